@@ -1,0 +1,188 @@
+"""`python -m oneshot_nas <command>`: parse, resolve the config once, call one library function.
+
+Flag names follow the original codebase (``--use-se``, ``--last-conv-after-pooling``,
+``--channels-layout``, ``--block-choices`` ...) so its users' habits carry over.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import List, Optional
+
+from . import zoo
+from .errors import OneShotError
+from .space import CHANNEL_LAYOUTS, Candidate, SearchSpace
+
+
+# ---------------------------------------------------------------------------------------------
+# shared argument groups
+# ---------------------------------------------------------------------------------------------
+def add_network_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("network (search space) options")
+    g.add_argument("--channels-layout", choices=sorted(CHANNEL_LAYOUTS), default=None,
+                   help="stage widths: OneShot [64,160,320,640] or ShuffleNetV2+ [48,128,256,512] "
+                        "(default: the --model's, else OneShot)")
+    g.add_argument("--use-se", action="store_true",
+                   help="hard-swish in stages 1-3 and SE in stages 2-3 (ShuffleNetV2+ style)")
+    g.add_argument("--last-conv-after-pooling", action="store_true",
+                   help="MobileNetV3 tail: global pooling, then the 1024-wide 1x1 conv (no BN)")
+    g.add_argument("--input-size", type=int, default=224,
+                   help="input resolution, a multiple of 32; below 64 the stem keeps stride 1 (default 224)")
+    g.add_argument("--num-classes", type=int, default=1000, help="number of classes (default 1000)")
+
+
+def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    g = parser.add_argument_group("architecture (one of)")
+    g.add_argument("architecture", nargs="?", default=None,
+                   help="compact architecture string BLOCKS-CHANNELS, e.g. "
+                        "00311100202110202132-65352634257546744543")
+    g.add_argument("--model", default=None, help=f"a published architecture: {', '.join(zoo.ZOO)}")
+    g.add_argument("--block-choices", default=None, help="comma list of 20 block genes 0..3, e.g. 0,0,3,1,...")
+    g.add_argument("--channel-choices", default=None,
+                   help="comma list of 20 channel genes 0..9 (scales 0.2..2.0), e.g. 6,5,3,5,...")
+    if many:
+        g.add_argument("--candidates", default=None, metavar="FILE",
+                       help="file with one compact architecture string per line ('#' starts a comment)")
+
+
+def space_from_args(args, entry: Optional[zoo.ZooEntry] = None) -> SearchSpace:
+    """The search space from the network flags; a zoo entry contributes the flags it implies."""
+    flags = entry.space_flags() if entry else {}
+    layout = args.channels_layout or flags.get("channels_layout", "OneShot")
+    if entry and args.channels_layout and args.channels_layout != entry.channels_layout:
+        raise OneShotError(f"--model {entry.name} uses the {entry.channels_layout} channels layout, "
+                           f"not {args.channels_layout}; drop --channels-layout")
+    return SearchSpace(channels_layout=layout,
+                       use_se=args.use_se or flags.get("use_se", False),
+                       last_conv_after_pooling=args.last_conv_after_pooling
+                       or flags.get("last_conv_after_pooling", False),
+                       input_size=args.input_size, num_classes=args.num_classes)
+
+
+def candidates_from_args(args) -> tuple[Optional[zoo.ZooEntry], List[Candidate]]:
+    """Resolve exactly one way of naming the architecture(s)."""
+    given = [name for name, value in (("architecture string", args.architecture), ("--model", args.model),
+                                      ("--block-choices/--channel-choices",
+                                       args.block_choices or args.channel_choices),
+                                      ("--candidates", getattr(args, "candidates", None))) if value]
+    if len(given) != 1:
+        raise OneShotError("name the architecture exactly one way: an architecture string, --model NAME, "
+                           "--block-choices with --channel-choices"
+                           + (", or --candidates FILE" if hasattr(args, "candidates") else "")
+                           + (f" (got {' and '.join(given)})" if given else ""))
+    if args.model:
+        entry = zoo.get(args.model)
+        return entry, [entry.candidate]
+    if args.architecture:
+        return None, [Candidate.parse(args.architecture)]
+    if args.block_choices or args.channel_choices:
+        if not (args.block_choices and args.channel_choices):
+            raise OneShotError("--block-choices and --channel-choices go together; give both")
+        return None, [Candidate.from_lists(args.block_choices, args.channel_choices)]
+    return None, read_candidates_file(args.candidates)
+
+
+def read_candidates_file(path: str) -> List[Candidate]:
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise OneShotError(f"cannot read candidates file {path}: {e.strerror}") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            out.append(Candidate.parse(text))
+        except OneShotError as e:
+            raise OneShotError(f"{path}:{number}: {e}") from None
+    if not out:
+        raise OneShotError(f"candidates file {path} holds no architecture strings")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------
+def cmd_count(args) -> int:
+    from .complexity import LookupTable, costs, normalized_score
+    entry, cands = candidates_from_args(args)
+    space = space_from_args(args, entry)
+    for cand in cands:
+        try:
+            space.validate(cand)
+        except OneShotError as e:
+            raise OneShotError(f"{cand}: {e}") from None
+    table = LookupTable.load(args.lookup_table, expected_space=space) if args.lookup_table else None
+    if not args.json:
+        print(f"# space {space.describe()}  method {args.method}  comparison {args.comparison_model}")
+        print(f"{'candidate':<42} {'FLOPs':>12} {'params':>10} {'norm.score':>10}")
+    for cand, cost in costs(space, cands, args.method, table):
+        score = normalized_score(cost, args.comparison_model)
+        if args.json:
+            print(json.dumps({"candidate": str(cand), "flops": cost.flops, "params": cost.params,
+                              "normalized_score": round(score, 6), "comparison_model": args.comparison_model,
+                              "method": args.method, "fingerprint": space.fingerprint,
+                              **({"model": entry.name} if entry else {})}))
+        else:
+            print(f"{str(cand):<42} {cost.flops / 1e6:>11.2f}M {cost.params / 1e6:>9.3f}M {score:>10.4f}")
+    return 0
+
+
+def cmd_lookup_table(args) -> int:
+    from .complexity import LookupTable
+    space = space_from_args(args)
+    table = LookupTable.build(space, method=args.method, progress=sys.stderr.isatty() or args.progress)
+    table.save(args.out)
+    bounds = table.bounds()
+    print(f"wrote {args.out}: {space.describe()}, {space.num_layers}x{space.num_blocks}x{space.num_scales} "
+          f"entries by {args.method}; FLOPs {bounds['min'].flops / 1e6:.1f}M..{bounds['max'].flops / 1e6:.1f}M, "
+          f"params {bounds['min'].params / 1e6:.3f}M..{bounds['max'].params / 1e6:.3f}M")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .complexity import COMPARISON_MODELS, DEFAULT_COMPARISON
+    parser = argparse.ArgumentParser(prog="python -m oneshot_nas",
+                                     description="Single Path One-Shot NAS (joint block + channel search) in MXNet Gluon")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("count", help="FLOPs, params and normalised score of architectures",
+                       description="Count FLOPs (conv/FC multiply-accumulates + bias adds + pooling) and params "
+                                   "(trainable, incl. BN gamma/beta) of one or many architectures.")
+    add_candidate_args(p, many=True)
+    add_network_args(p)
+    p.add_argument("--method", choices=("lut", "symbol", "formula"), default="lut",
+                   help="lookup table (default), measured on the exported symbol, or closed-form formula")
+    p.add_argument("--lookup-table", default=None, metavar="FILE",
+                   help="use this table with --method lut (default: build one in memory)")
+    p.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
+                   help=f"reference for the normalised score: {', '.join(COMPARISON_MODELS)} (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per candidate")
+    p.set_defaults(func=cmd_count)
+
+    p = sub.add_parser("lookup-table", help="build the FLOPs/params lookup table of a search space",
+                       description="Build stem + tail + per (layer, block, channel) FLOPs/params table.")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the table (JSON)")
+    add_network_args(p)
+    p.add_argument("--method", choices=("symbol", "formula"), default="symbol",
+                   help="measure each block on its symbol graph (default) or use the formulas")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=cmd_lookup_table)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except OneShotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,230 @@
+"""FLOPs and params three ways: formula, measured on the symbol graph, and the lookup table.
+
+All three must agree exactly for every candidate (tests/test_complexity.py); the table is the fast
+one that samplers and searchers use, the symbol count is the ground truth.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from typing import Dict, Iterable, Optional
+
+from .errors import OneShotError
+from .nn.blocks import Cost, block_cost, stem_cost, tail_cost
+from .space import Candidate, SearchSpace
+from .utils import atomic_write_text
+
+# name -> (FLOPs, params) of the models a candidate is normalised against (the original's
+# --comparison-model names, plus short aliases).
+COMPARISON_MODELS = {
+    "SinglePathOneShot": (328e6, 3.4e6),
+    "MobileNetV3_large": (217e6, 5.4e6),
+    "MobileNetV2_1.4": (585e6, 6.9e6),
+    "ShuffleNetV2+_medium": (222e6, 5.6e6),
+}
+COMPARISON_ALIASES = {"OneShot": "SinglePathOneShot"}
+DEFAULT_COMPARISON = "SinglePathOneShot"
+
+
+def comparison_reference(name: str = DEFAULT_COMPARISON):
+    name = COMPARISON_ALIASES.get(name, name)
+    if name not in COMPARISON_MODELS:
+        raise OneShotError(f"unknown comparison model {name!r}; choose one of "
+                           f"{', '.join(list(COMPARISON_MODELS) + list(COMPARISON_ALIASES))}")
+    return COMPARISON_MODELS[name]
+
+
+def normalized_score(cost: Cost, comparison: str = DEFAULT_COMPARISON) -> float:
+    """F/F_ref + P/P_ref: 2.0 for a model exactly as costly as the reference."""
+    ref_flops, ref_params = comparison_reference(comparison)
+    return cost.flops / ref_flops + cost.params / ref_params
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. formula
+# ---------------------------------------------------------------------------------------------
+def formula_cost(space: SearchSpace, candidate: Candidate) -> Cost:
+    space.validate(candidate)
+    total = stem_cost(space) + tail_cost(space)
+    for layer, b, c in zip(space.layers(), candidate.blocks, candidate.channels):
+        total = total + block_cost(space, layer, b, c)
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. measured on the symbol graph
+# ---------------------------------------------------------------------------------------------
+def _is_frozen_shuffle(name: str) -> bool:
+    # The shuffle-by-conv permutation is data movement, not computation, and is not trained.
+    return name.endswith("shuffle_weight")
+
+
+def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
+    """Count FLOPs and params of an MXNet symbol by walking its graph with inferred shapes.
+
+    ``count_bn=False`` leaves BN gamma/beta out of params: the official PyTorch SPOS release counted
+    that way (its block-only model's 3.5M), while the MXNet codebase counted them (3.4M/3.7M/3.5M).
+    """
+    internals = sym.get_internals()
+    _, out_shapes, _ = internals.infer_shape(data=tuple(data_shape))
+    shapes = dict(zip(internals.list_outputs(), out_shapes))
+    arg_shapes, _, _ = sym.infer_shape(data=tuple(data_shape))
+    args = dict(zip(sym.list_arguments(), arg_shapes))
+    nodes = json.loads(sym.tojson())["nodes"]
+
+    def out_shape(entry):
+        node = nodes[entry[0]]
+        if node["op"] == "null":
+            return shapes[node["name"]]
+        return shapes.get(f"{node['name']}_output", shapes.get(f"{node['name']}_output{entry[1]}"))
+
+    flops = 0
+    for node in nodes:
+        op, attrs = node["op"], node.get("attrs", {})
+        if op in ("Convolution", "FullyConnected"):
+            weight = nodes[node["inputs"][1][0]]["name"]
+            if _is_frozen_shuffle(weight):
+                continue
+            out_elems = math.prod(shapes[f"{node['name']}_output"])
+            w_shape = args[weight]
+            macs_per_out = math.prod(w_shape[1:])
+            has_bias = attrs.get("no_bias", "False") not in ("True", "true", "1")
+            flops += out_elems * (macs_per_out + (1 if has_bias else 0))
+        elif op == "Pooling":
+            in_elems = math.prod(out_shape(node["inputs"][0]))
+            if attrs.get("global_pool", "False") in ("True", "true", "1"):
+                flops += in_elems
+            else:
+                kernel = eval(attrs["kernel"])  # noqa: S307 (a tuple literal written by MXNet)
+                flops += math.prod(shapes[f"{node['name']}_output"]) * math.prod(kernel)
+    params = sum(math.prod(shape) for name, shape in args.items()
+                 if name != "data" and not _is_frozen_shuffle(name)
+                 and (count_bn or not name.endswith(("_gamma", "_beta"))))
+    return Cost(int(flops), int(params))
+
+
+def subnet_symbol(space: SearchSpace, candidate: Candidate, shuffle_by_conv: bool = False):
+    import mxnet as mx
+
+    from .nn import build_subnet
+    net = build_subnet(space, candidate, shuffle_by_conv=shuffle_by_conv)
+    net.hybridize()
+    return net(mx.sym.var("data"))
+
+
+def symbol_cost(space: SearchSpace, candidate: Candidate, count_bn: bool = True) -> Cost:
+    return measure_symbol(subnet_symbol(space, candidate), (1, 3, space.input_size, space.input_size),
+                          count_bn=count_bn)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. lookup table
+# ---------------------------------------------------------------------------------------------
+class LookupTable:
+    """Stem + tail + per (layer, block gene, channel gene) cost, tied to one search space."""
+
+    FORMAT = 1
+
+    def __init__(self, space: SearchSpace, stem: Cost, tail: Cost, entries, meta: Optional[dict] = None):
+        self.space, self.stem, self.tail, self.entries = space, Cost(*stem), Cost(*tail), entries
+        self.meta = meta or {}
+
+    @classmethod
+    def build(cls, space: SearchSpace, method: str = "formula", progress: bool = False) -> "LookupTable":
+        layers = space.layers()
+        cells = [(layer, b, c) for layer in layers for b in range(space.num_blocks)
+                 for c in range(space.num_scales)]
+        if progress:
+            from tqdm import tqdm
+            cells = tqdm(cells, desc=f"lookup table ({method})", unit="entry")
+        entries = [[[None] * space.num_scales for _ in range(space.num_blocks)] for _ in layers]
+        measure = _block_symbol_cost if method == "symbol" else lambda s, lay, b, c: block_cost(s, lay, b, c)
+        if method not in ("formula", "symbol"):
+            raise OneShotError(f"unknown lookup-table method {method!r}; choose formula or symbol")
+        for layer, b, c in cells:
+            entries[layer.index][b][c] = tuple(measure(space, layer, b, c))
+        meta = {"method": method, "created": datetime.datetime.now().isoformat(timespec="seconds")}
+        return cls(space, stem_cost(space), tail_cost(space), entries, meta)
+
+    def cost(self, candidate: Candidate) -> Cost:
+        self.space.validate(candidate)
+        flops, params = self.stem.flops + self.tail.flops, self.stem.params + self.tail.params
+        for row, b, c in zip(self.entries, candidate.blocks, candidate.channels):
+            f, p = row[b][c]
+            flops, params = flops + f, params + p
+        return Cost(flops, params)
+
+    def bounds(self) -> Dict[str, Cost]:
+        """Cheapest and most expensive candidates' cost, per metric (layers are independent)."""
+        fixed = self.stem + self.tail
+        lo = hi = fixed
+        for row in self.entries:
+            cells = [Cost(*cell) for blocks in row for cell in blocks]
+            lo = lo + Cost(min(c.flops for c in cells), min(c.params for c in cells))
+            hi = hi + Cost(max(c.flops for c in cells), max(c.params for c in cells))
+        return {"min": lo, "max": hi}
+
+    # ---- persistence ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"format": self.FORMAT, "fingerprint": self.space.fingerprint, "space": self.space.to_dict(),
+                "meta": self.meta, "stem": list(self.stem), "tail": list(self.tail),
+                "entries": [[[list(cell) for cell in blocks] for blocks in row] for row in self.entries]}
+
+    def save(self, path: str) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LookupTable":
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            raise OneShotError(f"lookup table {path} does not exist; build it with "
+                               "`python -m oneshot_nas lookup-table --out FILE [network flags]`") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise OneShotError(f"lookup table {path} is not valid JSON ({e}); rebuild it") from None
+        if not isinstance(data, dict) or data.get("format") != cls.FORMAT or "space" not in data:
+            raise OneShotError(f"{path} is not a oneshot-nas lookup table (format {cls.FORMAT}); rebuild it")
+        space = SearchSpace.from_dict(_tuples(data["space"]))
+        if space.fingerprint != data.get("fingerprint"):
+            raise OneShotError(f"lookup table {path} is corrupt: its fingerprint does not match its config")
+        if expected_space is not None and space != expected_space:
+            raise OneShotError(
+                f"lookup table {path} was built for {space.describe()}, not for {expected_space.describe()}; "
+                "build one for this config with `python -m oneshot_nas lookup-table` and the same network flags")
+        return cls(space, data["stem"], data["tail"],
+                   [[[tuple(cell) for cell in blocks] for blocks in row] for row in data["entries"]], data["meta"])
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _block_symbol_cost(space: SearchSpace, layer, block_gene: int, channel_gene: int) -> Cost:
+    """Measure one block alone on its own symbol graph (for building a table by measurement)."""
+    import mxnet as mx
+
+    from .nn.blocks import ShuffleBlock
+    block = ShuffleBlock(layer, block_gene, space.mid_channels(layer, channel_gene),
+                         space.stage_activation(layer.stage), space.stage_uses_se(layer.stage),
+                         prefix=f"l{layer.index}b{block_gene}c{channel_gene}_")
+    block.hybridize()
+    sym = block(mx.sym.var("data"))
+    return measure_symbol(sym, (1, layer.in_channels, layer.in_resolution, layer.in_resolution))
+
+
+def costs(space: SearchSpace, candidates: Iterable[Candidate], method: str = "lut",
+          table: Optional[LookupTable] = None):
+    """Yield (candidate, Cost) using ``method`` in lut|symbol|formula."""
+    if method == "lut":
+        table = table or LookupTable.build(space)
+        fn = table.cost
+    elif method == "symbol":
+        fn = lambda c: symbol_cost(space, c)  # noqa: E731
+    elif method == "formula":
+        fn = lambda c: formula_cost(space, c)  # noqa: E731
+    else:
+        raise OneShotError(f"unknown counting method {method!r}; choose lut, symbol or formula")
+    for cand in candidates:
+        yield cand, fn(space.validate(cand))

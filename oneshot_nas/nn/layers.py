@@ -1,0 +1,189 @@
+"""Building pieces shared by supernet and subnet: conv units, activations, SE, channel shuffle.
+
+A block is described by a list of :class:`ConvUnit` (conv -> [BN] -> [activation]). The same
+``run_units`` code computes a fixed subnet (inside ``hybrid_forward``, weights at their own width) and
+a supernet path (imperatively, weights sliced to the active width), so a path computes exactly what the
+narrow subnet computes. Widths equal to ``MID`` are the searched channel count of the block.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Iterable, Optional, Union
+
+import mxnet as mx
+import numpy as np
+from mxnet import nd
+
+MID = "mid"
+Width = Union[int, str]
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.9  # MXNet convention: weight of the old running value
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvUnit:
+    """conv (k x k, optional depthwise / bias) -> optional BN -> optional activation."""
+
+    name: str
+    in_channels: Width
+    out_channels: Width
+    kernel: int = 1
+    stride: int = 1
+    depthwise: bool = False
+    bn: bool = True
+    act: Optional[str] = None
+    bias: bool = False
+    small_init: bool = False  # N(0, 0.01) as the original for first / last / SE / classifier convs
+
+    def widths(self, mid: int):
+        resolve = lambda w: mid if w == MID else w  # noqa: E731
+        return resolve(self.in_channels), resolve(self.out_channels)
+
+    def param_shapes(self, mid: int) -> Dict[str, tuple]:
+        cin, cout = self.widths(mid)
+        shapes = {f"{self.name}_weight": (cout, 1 if self.depthwise else cin, self.kernel, self.kernel)}
+        if self.bias:
+            shapes[f"{self.name}_bias"] = (cout,)
+        if self.bn:
+            for suffix in ("gamma", "beta", "running_mean", "running_var"):
+                shapes[f"{self.name}_{suffix}"] = (cout,)
+        return shapes
+
+    def sliced_axes(self) -> Dict[str, tuple]:
+        """Which axes of each parameter follow the searched width (for weight slicing)."""
+        axes = {}
+        out_mid, in_mid = self.out_channels == MID, self.in_channels == MID and not self.depthwise
+        weight_axes = tuple(a for a, is_mid in ((0, out_mid), (1, in_mid)) if is_mid)
+        if weight_axes:
+            axes[f"{self.name}_weight"] = weight_axes
+        if out_mid:
+            for name in self.param_shapes(1):
+                if name != f"{self.name}_weight":
+                    axes[name] = (0,)
+        return axes
+
+    def initializer(self, param_name: str, shape: tuple) -> mx.init.Initializer:
+        if param_name.endswith("_weight"):
+            # Official ShuffleNetV2/SPOS init: N(0, 1/fan_in_per_group), N(0, 0.01) for the small ones.
+            return mx.init.Normal(0.01 if self.small_init else 1.0 / shape[1])
+        if param_name.endswith("_beta"):
+            return mx.init.Constant(1e-4)
+        if param_name.endswith(("_gamma", "_running_var")):
+            # running_var starts at 1 (the original used 0, which made a fresh net output NaN).
+            return mx.init.One()
+        return mx.init.Zero()
+
+
+def activation(F, x, name: Optional[str]):
+    if name is None:
+        return x
+    if name == "relu":
+        return F.relu(x)
+    if name == "hard_swish":
+        return x * F.clip(x + 3.0, 0.0, 6.0) / 6.0
+    if name == "hard_sigmoid":
+        return F.clip(x + 3.0, 0.0, 6.0) / 6.0
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def run_unit(F, x, w: dict, unit: ConvUnit, mid: int):
+    cin, cout = unit.widths(mid)
+    n = unit.name
+    x = F.Convolution(x, w[f"{n}_weight"], w[f"{n}_bias"] if unit.bias else None,
+                      kernel=(unit.kernel, unit.kernel), stride=(unit.stride, unit.stride),
+                      pad=(unit.kernel // 2, unit.kernel // 2), num_filter=cout,
+                      num_group=cout if unit.depthwise else 1, no_bias=not unit.bias, name=n)
+    if unit.bn:
+        x = F.BatchNorm(x, w[f"{n}_gamma"], w[f"{n}_beta"], w[f"{n}_running_mean"], w[f"{n}_running_var"],
+                        eps=BN_EPS, momentum=BN_MOMENTUM, fix_gamma=False, name=f"{n}_bn")
+    return activation(F, x, unit.act)
+
+
+def run_units(F, x, w: dict, units: Iterable[ConvUnit], mid: int):
+    for unit in units:
+        x = run_unit(F, x, w, unit, mid)
+    return x
+
+
+def global_pool(F, x):
+    return F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg")
+
+
+def se_mid_channels(channels: int) -> int:
+    """SE bottleneck width: C // 4 rounded up to a multiple of 8 (the original's make_divisible)."""
+    return int(np.ceil(channels // 4 / 8) * 8)
+
+
+def se_units(prefix: str, channels: int):
+    mid = se_mid_channels(channels)
+    return (ConvUnit(f"{prefix}_squeeze", channels, mid, bn=False, act="relu", bias=True, small_init=True),
+            ConvUnit(f"{prefix}_excite", mid, channels, bn=False, act="hard_sigmoid", bias=True,
+                     small_init=True))
+
+
+def run_se(F, x, w: dict, units):
+    return F.broadcast_mul(x, run_units(F, global_pool(F, x), w, units, 0))
+
+
+def shuffle_permutation(channels: int) -> np.ndarray:
+    """Output channel j of the reshape shuffle reads input channel perm[j]: 0, C/2, 1, C/2+1, ..."""
+    return np.arange(channels).reshape(2, channels // 2).T.reshape(-1)
+
+
+def shuffle_conv_weight(channels: int) -> np.ndarray:
+    weight = np.zeros((channels, channels, 1, 1), dtype=np.float32)
+    weight[np.arange(channels), shuffle_permutation(channels), 0, 0] = 1.0
+    return weight
+
+
+@mx.init.register
+class ShufflePermutation(mx.init.Initializer):
+    """Initialises the frozen shuffle-by-conv weight to the reshape shuffle's permutation."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels=channels)
+        self.channels = channels
+
+    def _init_weight(self, _, arr):
+        arr[:] = shuffle_conv_weight(self.channels)
+
+    _init_default = _init_weight
+
+
+def channel_shuffle_split(F, x, channels: int, shuffle_weight=None):
+    """ShuffleNetV2 shuffle of 2 groups then split in halves: returns (projection half, main half).
+
+    ``shuffle_weight`` given: the same permutation as a frozen 1x1 conv, for backends that dislike
+    reshape/transpose (int8).
+    """
+    if shuffle_weight is not None:
+        x = F.Convolution(x, shuffle_weight, kernel=(1, 1), num_filter=channels, no_bias=True,
+                          name="shuffle")
+    else:
+        x = F.reshape(x, shape=(0, -4, 2, -1, -2))
+        x = F.swapaxes(x, 1, 2)
+        x = F.reshape(x, shape=(0, -3, -2))
+    half = channels // 2
+    return (F.slice_axis(x, axis=1, begin=0, end=half),
+            F.slice_axis(x, axis=1, begin=half, end=channels))
+
+
+def slice_params(arrays: Dict[str, nd.NDArray], axes: Dict[str, tuple], mid: int) -> Dict[str, nd.NDArray]:
+    """The active-width view of a max-width block's parameters.
+
+    Trainable weights go through ``slice_axis`` (recorded by autograd, so gradients land in the active
+    slice only); running statistics are axis-0 views that share memory, so BatchNorm's in-place update
+    of the active channels reaches the supernet's stored statistics.
+    """
+    out = {}
+    for name, arr in arrays.items():
+        ax = axes.get(name, ())
+        if not ax:
+            out[name] = arr
+        elif name.endswith(("_running_mean", "_running_var")):
+            out[name] = arr[0:mid]
+        else:
+            for a in ax:
+                arr = nd.slice_axis(arr, axis=a, begin=0, end=mid)
+            out[name] = arr
+    return out
