@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install everything oneshot-nas needs: the Fashion-MNIST Debian package (where apt exists) and a
+# virtual environment ./.venv with requirements.txt (REQUIREMENTS=requirements-gpu.txt on CUDA servers).
+# Safe to run again: every step is idempotent.
+set -eu
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-$(command -v python3.11 || command -v python3 || true)}
+[ -n "$PY" ] || { echo "setup: python3 (3.11 recommended) not found" >&2; exit 1; }
+REQUIREMENTS=${REQUIREMENTS:-requirements.txt}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
+    echo "setup: installing the Debian package dataset-fashion-mnist (the embedded default dataset)"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    "$PY" -m venv --help >/dev/null 2>&1 || $SUDO apt-get install -y -qq python3-venv >/dev/null
+elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    echo "setup: no apt-get (or no root): put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz ...)" \
+         "in a folder and pass it with --data-dir" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $("$PY" --version 2>&1)"
+    "$PY" -m venv .venv
+fi
+echo "setup: pip install -r $REQUIREMENTS"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -r "$REQUIREMENTS"
+.venv/bin/python -c "import mxnet, gluoncv, numpy; print('setup: mxnet', mxnet.__version__, '| numpy', numpy.__version__)" 2>/dev/null \
+    | grep -v "^$" || true

@@ -1,0 +1,91 @@
+"""The count and lookup-table commands, including one-line errors for bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from oneshot_nas.cli import main
+
+ONESHOT = "00311100202110202132-65352634257546744543"
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_count_json_for_zoo_model(capsys):
+    rc, out, _ = run(capsys, "count", "--model", "OneShot-S+", "--json")
+    assert rc == 0
+    row = json.loads(out)
+    assert row["candidate"] == "00010010320122120020-87685734242345663346"
+    assert isinstance(row["flops"], int) and round(row["flops"] / 1e6) == 291
+    assert round(row["params"] / 1e6, 1) == 3.5
+    assert row["normalized_score"] == pytest.approx(row["flops"] / 328e6 + row["params"] / 3.4e6, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lut", "symbol", "formula"])
+def test_count_methods_agree(capsys, method):
+    rc, out, _ = run(capsys, "count", ONESHOT, "--json", "--method", method)
+    assert rc == 0 and json.loads(out)["flops"] == 327909096
+
+
+def test_comma_lists_and_candidates_file(capsys, tmp_path):
+    blocks = ",".join(ONESHOT[:20])
+    channels = ",".join(ONESHOT[21:])
+    rc, out, _ = run(capsys, "count", "--block-choices", blocks, "--channel-choices", channels, "--json")
+    assert rc == 0 and json.loads(out)["candidate"] == ONESHOT
+    f = tmp_path / "cands.txt"
+    f.write_text(f"# two candidates\n{ONESHOT}\n\n00010010320122120020-87685734242345663346  # S+\n")
+    rc, out, _ = run(capsys, "count", "--candidates", str(f), "--json", "--use-se", "--last-conv-after-pooling")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and [r["candidate"] for r in rows][0] == ONESHOT and len(rows) == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["count", "--block-choices", "0," * 18 + "0", "--channel-choices", "1," * 19 + "1"], ["19 block genes"]),
+    (["count", "00411100202110202132-65352634257546744543"], ["block gene 4", "0..3"]),
+    (["count", "00311100202110202132-65352634257546744549"[:-1] + "x"], ["non-digit", "'x'"]),
+    (["count", "--block-choices", "0," * 19 + "0", "--channel-choices", "1," * 19 + "10"], ["channel gene 10"]),
+    (["count", "--model", "OneShotX"], ["unknown model", "OneShot-S+"]),
+    (["count"], ["exactly one way"]),
+    (["count", ONESHOT, "--model", "OneShot"], ["exactly one way"]),
+    (["count", "--candidates", "/nonexistent/c.txt"], ["/nonexistent/c.txt"]),
+    (["count", ONESHOT, "--input-size", "100"], ["input size 100"]),
+    (["count", ONESHOT, "--comparison-model", "Foo"], ["unknown comparison model"]),
+])
+def test_bad_input_is_one_clear_line(capsys, argv, words):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+    for w in words:
+        assert w in lines[0]
+
+
+def test_bad_line_in_candidates_file_names_the_line(capsys, tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text(ONESHOT + "\n0031-65\n")
+    rc, _, err = run(capsys, "count", "--candidates", str(f))
+    assert rc == 2 and f"{f}:2:" in err
+
+
+def test_lookup_table_command_and_config_mismatch(capsys, tmp_path):
+    path = tmp_path / "lut.json"
+    rc, out, _ = run(capsys, "lookup-table", "--out", str(path), "--input-size", "32", "--num-classes", "10")
+    assert rc == 0 and path.exists() and "20x4x10" in out
+    rc, out, _ = run(capsys, "count", ONESHOT, "--lookup-table", str(path), "--input-size", "32",
+                     "--num-classes", "10", "--json")
+    assert rc == 0
+    rc, _, err = run(capsys, "count", ONESHOT, "--lookup-table", str(path), "--json")
+    assert rc == 2 and "was built for" in err
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "oneshot_nas", "count", "--model", "OneShot"],
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert ONESHOT in out and "327.91M" in out

@@ -1,0 +1,144 @@
+"""formula == measured symbol == lookup table; published numbers; table config checks."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ALL_FLAG_COMBOS, combo_id
+from oneshot_nas import zoo
+from oneshot_nas.complexity import (LookupTable, formula_cost, measure_symbol, normalized_score,
+                                    subnet_symbol, symbol_cost)
+from oneshot_nas.errors import OneShotError
+from oneshot_nas.nn.blocks import Cost
+from oneshot_nas.space import Candidate, SearchSpace
+
+
+@pytest.mark.parametrize("input_size", [224, 32])
+@pytest.mark.parametrize("flags", ALL_FLAG_COMBOS, ids=combo_id)
+def test_formula_symbol_and_table_agree(flags, input_size):
+    space = SearchSpace(input_size=input_size, num_classes=1000 if input_size == 224 else 10, **flags)
+    table = LookupTable.build(space, method="formula")
+    rng = np.random.default_rng(input_size)
+    for cand in [space.sample(rng) for _ in range(4)] + [zoo.get("OneShot").candidate]:
+        measured = symbol_cost(space, cand)
+        assert formula_cost(space, cand) == measured
+        assert table.cost(cand) == measured
+
+
+def test_table_built_by_measurement_equals_formula_table():
+    space = SearchSpace(input_size=32, num_classes=10, use_se=True)
+    assert LookupTable.build(space, "symbol").entries == LookupTable.build(space, "formula").entries
+
+
+def test_params_match_the_trainable_parameters_of_the_gluon_net():
+    from oneshot_nas.nn import build_subnet
+    space = SearchSpace(use_se=True)
+    cand = zoo.get("OneShot-S+").candidate
+    net = build_subnet(space, cand, shuffle_by_conv=True)
+    trainable = sum(int(np.prod(p.shape)) for p in net.collect_params().values() if p.grad_req != "null")
+    assert symbol_cost(space, cand).params == trainable
+
+
+def test_hand_counted_first_block():
+    # Layer 0 of the OneShot layout, SNB-3 at scale 1.0: 16 -> 64 channels, 112 -> 56 px, mid 32.
+    space = SearchSpace()
+    layer = space.layers()[0]
+    from oneshot_nas.nn.blocks import block_cost
+    mid, r_in, r = 32, 112, 56
+    flops = (16 * mid * r_in ** 2 + mid * 9 * r ** 2 + mid * 48 * r ** 2  # main: pw, dw, pw
+             + 16 * 9 * r ** 2 + 16 * 16 * r ** 2)                         # projection: dw, pw
+    params = (16 * mid + 2 * mid) + (9 * mid + 2 * mid) + (mid * 48 + 2 * 48) + (9 * 16 + 32) + (16 * 16 + 32)
+    assert block_cost(space, layer, 0, 4) == Cost(flops, params)
+
+
+@pytest.mark.parametrize("name, flops_m, params_m", [
+    ("OneShot", 328, 3.4), ("OneShot+", 297, 3.7), ("OneShot-S+", 291, 3.5)])
+def test_published_numbers_of_the_mxnet_codebase(name, flops_m, params_m):
+    entry = zoo.get(name)
+    space = SearchSpace(**entry.space_flags())
+    cost = symbol_cost(space, entry.candidate)
+    assert round(cost.flops / 1e6) == flops_m
+    assert round(cost.params / 1e6, 1) == params_m
+
+
+def test_published_numbers_of_the_official_block_only_model():
+    # The official PyTorch release counted params without BN gamma/beta: 3.53M -> "3.5M".
+    # With them (our convention, the MXNet codebase's) the same network has 3.56M.
+    entry = zoo.get("SPOS-block-only")
+    space = SearchSpace(**entry.space_flags())
+    with_bn = symbol_cost(space, entry.candidate)
+    without_bn = symbol_cost(space, entry.candidate, count_bn=False)
+    assert round(with_bn.flops / 1e6) == 323
+    assert round(without_bn.params / 1e6, 1) == 3.5
+    assert round(with_bn.params / 1e6, 2) == 3.56
+
+
+def test_normalized_score():
+    assert normalized_score(Cost(328_000_000, 3_400_000)) == pytest.approx(2.0)
+    assert normalized_score(Cost(585_000_000, 6_900_000), "MobileNetV2_1.4") == pytest.approx(2.0)
+    assert normalized_score(Cost(217_000_000, 5_400_000), "MobileNetV3_large") == pytest.approx(2.0)
+    assert normalized_score(Cost(222_000_000, 5_600_000), "ShuffleNetV2+_medium") == pytest.approx(2.0)
+    with pytest.raises(OneShotError, match="MobileNetV3_large"):
+        normalized_score(Cost(1, 1), "MobileNetV9")
+
+
+def test_table_round_trip_and_config_check(tmp_path):
+    space = SearchSpace(input_size=32, num_classes=10)
+    table = LookupTable.build(space)
+    path = tmp_path / "lut.json"
+    table.save(str(path))
+    loaded = LookupTable.load(str(path), expected_space=space)
+    cand = space.sample(np.random.default_rng(0))
+    assert loaded.cost(cand) == table.cost(cand)
+    with pytest.raises(OneShotError, match="was built for .* not for .*SE"):
+        LookupTable.load(str(path), expected_space=SearchSpace(input_size=32, num_classes=10, use_se=True))
+
+
+def test_corrupt_or_missing_tables_are_clear_errors(tmp_path):
+    with pytest.raises(OneShotError, match="does not exist"):
+        LookupTable.load(str(tmp_path / "nope.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(OneShotError, match="not valid JSON"):
+        LookupTable.load(str(bad))
+    good = LookupTable.build(SearchSpace(input_size=32)).to_dict()
+    good["space"]["use_se"] = True  # edited config no longer matches its fingerprint
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(good))
+    with pytest.raises(OneShotError, match="corrupt"):
+        LookupTable.load(str(tampered))
+
+
+def test_table_bounds_bracket_every_candidate():
+    space = SearchSpace()
+    table = LookupTable.build(space)
+    bounds = table.bounds()
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        cost = table.cost(space.sample(rng))
+        assert bounds["min"].flops <= cost.flops <= bounds["max"].flops
+        assert bounds["min"].params <= cost.params <= bounds["max"].params
+    # the bound is reached: per layer, the cheapest (block, channel) cell
+    cells = [min(((b, c) for b in range(4) for c in range(10)), key=lambda bc: row[bc[0]][bc[1]][0])
+             for row in table.entries]
+    cheapest = Candidate(tuple(b for b, _ in cells), tuple(c for _, c in cells))
+    assert table.cost(cheapest).flops == bounds["min"].flops
+
+
+def test_measure_symbol_counts_strided_pooling_and_dense():
+    import mxnet as mx
+    data = mx.sym.var("data")
+    net = mx.sym.Pooling(data, kernel=(2, 2), stride=(2, 2), pool_type="avg")
+    net = mx.sym.FullyConnected(mx.sym.flatten(net), num_hidden=5, name="fc")
+    cost = measure_symbol(net, (1, 3, 8, 8))
+    assert cost == Cost(3 * 4 * 4 * 4 + (48 * 5 + 5), 48 * 5 + 5)
+
+
+def test_subnet_symbol_has_no_unknown_ops():
+    sym = subnet_symbol(SearchSpace(use_se=True), zoo.get("OneShot-S+").candidate)
+    ops = {n["op"] for n in json.loads(sym.tojson())["nodes"]}
+    counted = {"Convolution", "FullyConnected", "Pooling"}
+    free = {"null", "BatchNorm", "Activation", "relu", "clip", "_plus_scalar", "_div_scalar", "elemwise_mul",
+            "broadcast_mul", "Concat", "concat", "slice_axis", "Reshape", "reshape", "SwapAxis", "swapaxes",
+            "Dropout", "Flatten", "flatten"}
+    assert ops - counted - free == set(), "an op the counter does not know about would be silently free"

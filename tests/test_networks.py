@@ -1,0 +1,158 @@
+"""Supernet path == sliced subnet, gradients only on active slices, export, shuffle-by-conv."""
+import numpy as np
+import pytest
+import mxnet as mx
+from mxnet import autograd, nd
+
+from conftest import ALL_FLAG_COMBOS, combo_id
+from oneshot_nas.nn import Supernet, build_subnet, inherit_weights
+from oneshot_nas.space import Candidate, SearchSpace
+
+
+def randomize(net, seed=0):
+    """Weights far from the tiny default init, so that any mismatch shows in the outputs."""
+    rs = np.random.RandomState(seed)
+    for name, p in net.collect_params().items():
+        shape = p.shape
+        if name.endswith("_weight") and "shuffle" not in name:
+            fan_in = int(np.prod(shape[1:]))
+            value = rs.normal(0, 1.0 / np.sqrt(fan_in), shape)
+        elif name.endswith(("_gamma", "_running_var")):
+            value = rs.uniform(0.5, 1.5, shape)
+        elif name.endswith(("_beta", "_running_mean", "_bias")):
+            value = rs.uniform(-0.3, 0.3, shape)
+        else:
+            continue
+        p.set_data(nd.array(value))
+
+
+def supernet_and_subnet(space, candidate, shuffle_by_conv=False):
+    supernet = Supernet(space)
+    supernet.initialize()
+    randomize(supernet)
+    subnet = build_subnet(space, candidate, shuffle_by_conv=shuffle_by_conv)
+    subnet.initialize()
+    inherit_weights(supernet, subnet)
+    return supernet, subnet
+
+
+@pytest.mark.parametrize("flags", ALL_FLAG_COMBOS, ids=combo_id)
+def test_supernet_path_equals_sliced_subnet_32px(flags):
+    space = SearchSpace(input_size=32, num_classes=10, **flags)
+    rng = np.random.default_rng(0)
+    x = nd.array(np.random.RandomState(1).uniform(-2, 2, (3, 3, 32, 32)))
+    supernet = Supernet(space)
+    supernet.initialize()
+    randomize(supernet)
+    for _ in range(3):
+        cand = space.sample(rng)
+        subnet = inherit_weights(supernet, _init(build_subnet(space, cand)))
+        subnet.hybridize()
+        a, b = supernet(x, cand).asnumpy(), subnet(x).asnumpy()
+        assert np.isfinite(a).all() and np.abs(a).max() > 1e-2  # a real signal, not all zeros
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+
+
+@pytest.mark.parametrize("flags", [ALL_FLAG_COMBOS[0], ALL_FLAG_COMBOS[3], ALL_FLAG_COMBOS[6]], ids=combo_id)
+def test_supernet_path_equals_sliced_subnet_224px(flags):
+    space = SearchSpace(**flags)
+    cand = space.sample(np.random.default_rng(5))
+    supernet, subnet = supernet_and_subnet(space, cand)
+    x = nd.array(np.random.RandomState(2).uniform(-2, 2, (1, 3, 224, 224)))
+    a, b = supernet(x, cand).asnumpy(), subnet(x).asnumpy()
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+
+
+def _init(net):
+    net.initialize()
+    return net
+
+
+def test_gradients_reach_only_the_active_slices():
+    space = SearchSpace(input_size=32, num_classes=10, use_se=True)
+    cand = Candidate.parse("01230123012301230123-01234567890123456789")
+    supernet = Supernet(space)
+    supernet.initialize()
+    randomize(supernet)
+    before = {n: p.data().copy() for n, p in supernet.collect_params().items() if "running" in n}
+    x = nd.array(np.random.RandomState(0).uniform(-1, 1, (4, 3, 32, 32)))
+    with autograd.record():
+        loss = supernet(x, cand).sum()
+    loss.backward()
+    for choice, layer, b, c in zip(supernet.choice_layers, space.layers(), cand.blocks, cand.channels):
+        mid = space.mid_channels(layer, c)
+        for gene, block in enumerate(choice.choices):
+            for name, p in block._reg_params.items():
+                if p.grad_req == "null":
+                    continue
+                g = p.grad().asnumpy()
+                if gene != b:
+                    assert not g.any(), f"inactive block {gene} of layer {layer.index} got a gradient in {name}"
+                    continue
+                active = tuple(slice(0, mid) if a in block.sliced_axes.get(name, ()) else slice(None)
+                               for a in range(g.ndim))
+                outside = g.copy()
+                outside[active] = 0
+                assert not outside.any(), f"{name} of layer {layer.index} got gradient outside width {mid}"
+                assert g[active].any(), f"{name} of layer {layer.index} got no gradient"
+            # running statistics move only on the active channels of the active block
+            for name in ("pw1_running_mean",):
+                full = getattr(block, name).data().asnumpy()
+                old = before[getattr(block, name).name].asnumpy()
+                if gene != b:
+                    assert np.array_equal(full, old)
+                else:
+                    assert np.array_equal(full[mid:], old[mid:]) and not np.array_equal(full[:mid], old[:mid])
+
+
+def test_fresh_networks_give_finite_outputs_in_inference():
+    space = SearchSpace(input_size=32, num_classes=10)
+    cand = space.sample(np.random.default_rng(1))
+    x = nd.random.uniform(shape=(2, 3, 32, 32))
+    supernet = Supernet(space)
+    supernet.initialize()
+    subnet = build_subnet(space, cand)
+    subnet.initialize()
+    assert np.isfinite(supernet(x, cand).asnumpy()).all()
+    assert np.isfinite(subnet(x).asnumpy()).all()
+
+
+def test_use_all_blocks_averages_the_four_choices():
+    space = SearchSpace(input_size=32, num_classes=10)
+    supernet = Supernet(space, use_all_blocks=True)
+    supernet.initialize()
+    randomize(supernet)
+    x = nd.array(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 32)))
+    cand = space.sample(np.random.default_rng(0))
+    stem = supernet.stem(x)
+    layer0 = supernet.choice_layers[0]
+    mid = space.mid_channels(space.layers()[0], cand.channels[0])
+    expected = sum(layer0(stem, g, mid) for g in range(4)) / 4
+    np.testing.assert_allclose(layer0(stem, 0, mid, True).asnumpy(), expected.asnumpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("flags", [ALL_FLAG_COMBOS[0], ALL_FLAG_COMBOS[7]], ids=combo_id)
+def test_shuffle_by_conv_equals_reshape_shuffle(flags):
+    space = SearchSpace(input_size=32, num_classes=10, **flags)
+    cand = space.sample(np.random.default_rng(2))
+    supernet, plain = supernet_and_subnet(space, cand)
+    by_conv = inherit_weights(supernet, _init(build_subnet(space, cand, shuffle_by_conv=True)))
+    assert any("shuffle_weight" in n for n in by_conv.collect_params())
+    by_conv.hybridize()
+    x = nd.array(np.random.RandomState(3).uniform(-1, 1, (2, 3, 32, 32)))
+    a, b = plain(x).asnumpy(), by_conv(x).asnumpy()
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(a).max())
+
+
+def test_subnet_exports_and_reloads(tmp_path):
+    space = SearchSpace(input_size=32, num_classes=10, use_se=True, last_conv_after_pooling=True)
+    cand = space.sample(np.random.default_rng(4))
+    net = _init(build_subnet(space, cand))
+    randomize(net)
+    net.hybridize()
+    x = nd.random.uniform(shape=(2, 3, 32, 32))
+    y = net(x)
+    prefix = str(tmp_path / "subnet")
+    net.export(prefix, epoch=0)
+    loaded = mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"], prefix + "-0000.params")
+    np.testing.assert_allclose(loaded(x).asnumpy(), y.asnumpy(), rtol=1e-5, atol=1e-6)
