@@ -1,0 +1,341 @@
+"""Data pipelines: ImageNet RecordIO (ImageRecordIter), ImageNet-style image folders (Gluon DataLoader),
+the embedded Fashion-MNIST dataset (IDX files), fixed seeded subsets, and packing a folder into RecordIO.
+
+Every pipeline yields ``(data, label)`` NDArrays on the CPU, one epoch per ``epoch_batches(epoch)``.
+The order and augmentation of an epoch depend only on (seed, epoch), so a run resumed from a
+checkpoint replays exactly the batches an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import struct
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from .errors import OneShotError
+
+MEAN_RGB = (123.68, 116.779, 103.939)
+STD_RGB = (58.393, 57.12, 57.375)
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte",
+}
+# Fashion-MNIST pixel statistics (of the training set, on the 0..1 scale).
+FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+
+
+# ---------------------------------------------------------------------------------------------
+# Fashion-MNIST (IDX files, read directly: no download, no hash re-check)
+# ---------------------------------------------------------------------------------------------
+def read_idx(path: str) -> np.ndarray:
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise OneShotError(f"cannot read IDX file {path}: {e}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise OneShotError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != math.prod(dims):
+        raise OneShotError(f"{path} is truncated: {data.size} bytes for shape {dims}")
+    return data.reshape(dims)
+
+
+def _find_idx(data_dir: str, stem: str) -> str:
+    for name in (stem + ".gz", stem):
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            return path
+    raise OneShotError(
+        f"Fashion-MNIST file {stem}[.gz] not found in {data_dir}; install the Debian package "
+        f"dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir with the four IDX files")
+
+
+def load_fashion_mnist(data_dir: Optional[str] = None):
+    """Return (train_images, train_labels, test_images, test_labels) as uint8 arrays (N, 28, 28)."""
+    data_dir = data_dir or FASHION_MNIST_DIR
+    arrays = {key: read_idx(_find_idx(data_dir, stem)) for key, stem in FASHION_MNIST_FILES.items()}
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise OneShotError(f"Fashion-MNIST {split} images and labels differ in count in {data_dir}")
+    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+
+
+class ArrayPipeline:
+    """In-memory grey images -> 3 x S x S batches: zero-pad 28 -> 32 (then resize if S != 32),
+    training augmentation = random crop from a 4-pixel padded image + horizontal flip, vectorised."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, train: bool, seed: int = 0,
+                 input_size: int = 32, num_classes: Optional[int] = None, limit: Optional[int] = None):
+        if limit:
+            images, labels = images[:limit], labels[:limit]
+        pad = (32 - images.shape[1]) // 2
+        self.images = np.pad(images, ((0, 0), (pad, pad), (pad, pad))) if pad > 0 else images
+        self.labels = labels.astype(np.float32)
+        self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
+        self.num_examples = len(self.images)
+        self.num_classes = num_classes or int(labels.max()) + 1
+
+    def __len__(self) -> int:
+        # Training drops the last partial batch (BN on a 1-image batch is meaningless); eval keeps it.
+        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
+
+    def _normalise(self, grey: np.ndarray):
+        from mxnet import nd
+        x = (grey.astype(np.float32) / 255.0 - FASHION_MEAN) / FASHION_STD
+        x = np.repeat(x[:, None], 3, axis=1)
+        out = nd.array(x)
+        if self.input_size != x.shape[-1]:
+            out = nd.contrib.BilinearResize2D(out, height=self.input_size, width=self.input_size)
+        return out
+
+    def _augment(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, h, w = grey.shape
+        padded = np.pad(grey, ((0, 0), (4, 4), (4, 4)))
+        dy, dx = rng.integers(0, 9, n), rng.integers(0, 9, n)
+        rows = dy[:, None] + np.arange(h)[None]
+        cols = dx[:, None] + np.arange(w)[None]
+        out = padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        flip = rng.random(n) < 0.5
+        out[flip] = out[flip, :, ::-1]
+        return out
+
+    def epoch_batches(self, epoch: int, start_batch: int = 0) -> Iterator[Tuple[object, object]]:
+        from mxnet import nd
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.num_examples) if self.train else np.arange(self.num_examples)
+        for b in range(start_batch, len(self)):
+            idx = np.sort(order[b * self.batch_size:(b + 1) * self.batch_size])
+            grey = self.images[idx]
+            if self.train:
+                grey = self._augment(grey, np.random.default_rng([self.seed, epoch, b]))
+            yield self._normalise(grey), nd.array(self.labels[idx])
+
+    def fixed_subset(self, num_images: int, seed: int, batch_size: int) -> List[Tuple[object, object]]:
+        """A fixed, seeded subset with the validation transform (for BN recalibration)."""
+        from mxnet import nd
+        idx = np.sort(np.random.default_rng(seed).permutation(self.num_examples)[:num_images])
+        return [(self._normalise(self.images[idx[i:i + batch_size]]), nd.array(self.labels[idx[i:i + batch_size]]))
+                for i in range(0, len(idx), batch_size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageNet RecordIO
+# ---------------------------------------------------------------------------------------------
+def _require(path: str, what: str, hint: str) -> str:
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise OneShotError(f"{what} {path} does not exist; {hint}")
+    return path
+
+
+def count_records(idx_path: str) -> int:
+    with open(idx_path) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def record_labels(rec_path: str, idx_path: str, limit: int = 100000) -> int:
+    """Number of classes = 1 + the largest label among the records (read from the headers)."""
+    import mxnet as mx
+    record = mx.recordio.MXIndexedRecordIO(idx_path, rec_path, "r")
+    largest = 0
+    for key in record.keys[:limit]:
+        header, _ = mx.recordio.unpack(record.read_idx(key))
+        label = header.label if np.isscalar(header.label) else header.label[0]
+        largest = max(largest, int(label))
+    record.close()
+    return largest + 1
+
+
+class RecordPipeline:
+    """ImageRecordIter with the original's augmentations (train) or resize + centre crop (val)."""
+
+    def __init__(self, rec: str, idx: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
+                 crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None,
+                 num_parts: int = 1, part_index: int = 0):
+        hint = "pack an image folder with `python -m oneshot_nas pack-rec` or pass --rec-train/--rec-val"
+        self.rec = _require(rec, "RecordIO file", hint)
+        self.idx = _require(idx, "RecordIO index", hint)
+        self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
+        self.crop_ratio, self.num_workers = crop_ratio, num_workers
+        self.num_parts, self.part_index = num_parts, part_index
+        self.num_examples = count_records(self.idx) // num_parts
+        self.num_classes = num_classes or record_labels(self.rec, self.idx)
+
+    def __len__(self) -> int:
+        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
+
+    def _iter(self, epoch: int, train: bool, batch_size: int):
+        import mxnet as mx
+        common = dict(path_imgrec=self.rec, path_imgidx=self.idx, batch_size=batch_size,
+                      data_shape=(3, self.input_size, self.input_size), preprocess_threads=self.num_workers,
+                      mean_r=MEAN_RGB[0], mean_g=MEAN_RGB[1], mean_b=MEAN_RGB[2],
+                      std_r=STD_RGB[0], std_g=STD_RGB[1], std_b=STD_RGB[2],
+                      num_parts=self.num_parts, part_index=self.part_index)
+        if train:
+            return mx.io.ImageRecordIter(
+                shuffle=True, seed=self.seed + epoch, seed_aug=self.seed + epoch, round_batch=True,
+                random_resized_crop=True, max_random_area=1.0, min_random_area=0.08,
+                max_aspect_ratio=4.0 / 3.0, min_aspect_ratio=3.0 / 4.0, rand_mirror=True,
+                brightness=0.4, contrast=0.4, saturation=0.4, pca_noise=0.1, **common)
+        return mx.io.ImageRecordIter(shuffle=False, resize=int(math.ceil(self.input_size / self.crop_ratio)),
+                                     round_batch=True, **common)
+
+    def epoch_batches(self, epoch: int, start_batch: int = 0):
+        it = self._iter(epoch, self.train, self.batch_size)
+        for b, batch in enumerate(it):
+            if self.train and b >= len(self):
+                break
+            if b < start_batch:
+                continue
+            n = batch.data[0].shape[0] - batch.pad
+            yield batch.data[0][:n], batch.label[0][:n]
+
+    def fixed_subset(self, num_images: int, seed: int, batch_size: int):
+        import mxnet as mx
+        it = mx.io.ImageRecordIter(
+            path_imgrec=self.rec, path_imgidx=self.idx, batch_size=batch_size, shuffle=True, seed=seed,
+            data_shape=(3, self.input_size, self.input_size), resize=int(math.ceil(self.input_size / self.crop_ratio)),
+            preprocess_threads=self.num_workers, mean_r=MEAN_RGB[0], mean_g=MEAN_RGB[1], mean_b=MEAN_RGB[2],
+            std_r=STD_RGB[0], std_g=STD_RGB[1], std_b=STD_RGB[2], round_batch=True)
+        out, seen = [], 0
+        for batch in it:
+            n = min(batch.data[0].shape[0] - batch.pad, num_images - seen)
+            out.append((batch.data[0][:n].copy(), batch.label[0][:n].copy()))
+            seen += n
+            if seen >= num_images:
+                break
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageNet-style image folder (class sub-folders) through Gluon DataLoader
+# ---------------------------------------------------------------------------------------------
+class FolderPipeline:
+    def __init__(self, root: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
+                 crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None):
+        from mxnet.gluon.data.vision import ImageFolderDataset
+        self.root = _require(root, "image folder", "point --data-dir at a folder with train/ and val/ class folders")
+        self.dataset = ImageFolderDataset(self.root)
+        if len(self.dataset) == 0:
+            raise OneShotError(f"image folder {self.root} holds no images in class sub-folders")
+        self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
+        self.crop_ratio, self.num_workers = crop_ratio, num_workers
+        self.num_examples = len(self.dataset)
+        self.num_classes = num_classes or len(self.dataset.synsets)
+
+    def __len__(self) -> int:
+        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
+
+    def _transform(self, train: bool):
+        from mxnet.gluon.data.vision import transforms as T
+        normalise = T.Normalize([m / 255 for m in MEAN_RGB], [s / 255 for s in STD_RGB])
+        if train:
+            return T.Compose([T.RandomResizedCrop(self.input_size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+                              T.RandomFlipLeftRight(),
+                              T.RandomColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+                              T.RandomLighting(0.1), T.ToTensor(), normalise])
+        return T.Compose([T.Resize(int(math.ceil(self.input_size / self.crop_ratio)), keep_ratio=True),
+                          T.CenterCrop(self.input_size), T.ToTensor(), normalise])
+
+    def _loader(self, dataset, train: bool, batch_size: int, sampler=None):
+        from mxnet.gluon.data import DataLoader
+        return DataLoader(dataset.transform_first(self._transform(train)), batch_size=batch_size,
+                          sampler=sampler, last_batch="discard" if train else "keep",
+                          num_workers=self.num_workers)
+
+    def epoch_batches(self, epoch: int, start_batch: int = 0):
+        import mxnet as mx
+        from mxnet.gluon.data import SequentialSampler
+        mx.random.seed(self.seed + epoch)  # the augmentations draw from MXNet's RNG
+        order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_examples).tolist()
+                 if self.train else None)
+        sampler = _ListSampler(order) if order is not None else SequentialSampler(self.num_examples)
+        for b, batch in enumerate(self._loader(self.dataset, self.train, self.batch_size, sampler=sampler)):
+            if b >= start_batch:
+                yield batch[0], batch[1].astype("float32")
+
+    def fixed_subset(self, num_images: int, seed: int, batch_size: int):
+        idx = sorted(np.random.default_rng(seed).permutation(self.num_examples)[:num_images].tolist())
+        loader = self._loader(self.dataset, False, batch_size, sampler=_ListSampler(idx))
+        return [(d, l.astype("float32")) for d, l in loader]
+
+
+class _ListSampler:
+    def __init__(self, indices):
+        self.indices = indices
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+
+# ---------------------------------------------------------------------------------------------
+# packing an image folder into RecordIO
+# ---------------------------------------------------------------------------------------------
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def pack_folder(root: str, prefix: str, resize: int = 0, quality: int = 95, progress: bool = False) -> int:
+    """Pack ``root/<class>/<image>`` into ``prefix.rec`` + ``prefix.idx`` (+ ``prefix.lst``); returns the count.
+
+    Classes are numbered in sorted folder order, as ImageFolderDataset does. ``resize`` > 0 scales the
+    shorter side to that many pixels first (ImageNet: 480 keeps files small).
+    """
+    import cv2
+    import mxnet as mx
+    root = _require(root, "image folder", "give the folder holding one sub-folder per class")
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    items = [(os.path.join(c, f), label) for label, c in enumerate(classes)
+             for f in sorted(os.listdir(os.path.join(root, c))) if f.lower().endswith(IMAGE_EXTENSIONS)]
+    if not items:
+        raise OneShotError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders of {root}")
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    tmp_rec, tmp_idx = prefix + ".rec.tmp", prefix + ".idx.tmp"
+    record = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+    if progress:
+        from tqdm import tqdm
+        items = tqdm(items, desc="pack", unit="img")
+    with open(prefix + ".lst", "w") as lst:
+        for i, (rel, label) in enumerate(items):
+            img = cv2.imread(os.path.join(root, rel), cv2.IMREAD_COLOR)
+            if img is None:
+                raise OneShotError(f"cannot decode image {os.path.join(root, rel)}")
+            if resize > 0:
+                h, w = img.shape[:2]
+                scale = resize / min(h, w)
+                img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                 interpolation=cv2.INTER_AREA)
+            header = mx.recordio.IRHeader(0, float(label), i, 0)
+            record.write_idx(i, mx.recordio.pack_img(header, img, quality=quality, img_fmt=".jpg"))
+            lst.write(f"{i}\t{label}\t{rel}\n")
+    record.close()
+    os.replace(tmp_rec, prefix + ".rec")
+    os.replace(tmp_idx, prefix + ".idx")
+    return len(items)
+
+
+def write_fashion_mnist_folder(root: str, per_class: int, split: str = "train", data_dir: Optional[str] = None,
+                               size: int = 32) -> int:
+    """Write Fashion-MNIST images as JPEG files in class folders (test fixtures, demos)."""
+    import cv2
+    train_x, train_y, test_x, test_y = load_fashion_mnist(data_dir)
+    images, labels = (train_x, train_y) if split == "train" else (test_x, test_y)
+    written = 0
+    for label in range(int(labels.max()) + 1):
+        folder = os.path.join(root, f"class{label:02d}")
+        os.makedirs(folder, exist_ok=True)
+        for k, i in enumerate(np.flatnonzero(labels == label)[:per_class]):
+            img = cv2.resize(images[i], (size, size), interpolation=cv2.INTER_LINEAR)
+            cv2.imwrite(os.path.join(folder, f"{k:05d}.jpg"), np.stack([img] * 3, axis=-1))
+            written += 1
+    return written
