@@ -46,6 +46,36 @@ def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False) -> N
                        help="file with one compact architecture string per line ('#' starts a comment)")
 
 
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("path sampling (supernet training)")
+    g.add_argument("--use-all-channels", action="store_true", help="always use the widest channels (no channel selection)")
+    g.add_argument("--epoch-start-cs", type=int, default=0,
+                   help="epoch (0-based count of finished epochs) from which channel selection starts (default 0)")
+    g.add_argument("--cs-warm-up", action="store_true",
+                   help="widen the channel choices gradually after --epoch-start-cs (8, 7, 6, ... down to 0)")
+    g.add_argument("--ignore-first-two-cs", action="store_true", help="never use the two smallest scales (0.2, 0.4)")
+    g.add_argument("--train-upper-constraints", default=None, metavar="flops-M-params-M",
+                   help="upper corner of the FLOPs/params box, e.g. flops-330-params-5.0")
+    g.add_argument("--train-bottom-constraints", default=None, metavar="flops-M-params-M",
+                   help="lower corner of the box, e.g. flops-190-params-2.8")
+    g.add_argument("--train-constraint-method", choices=("none", "random", "evolution"), default=None,
+                   help="how sampled paths meet the box: rejection sampling or strolling evolution "
+                        "(default: evolution when a box is given, else none)")
+
+
+def sampler_from_args(args, space: SearchSpace, seed: int, table=None):
+    from .sampling import Box, PathSampler
+    box = None
+    if args.train_upper_constraints or args.train_bottom_constraints:
+        if not (args.train_upper_constraints and args.train_bottom_constraints):
+            raise OneShotError("--train-upper-constraints and --train-bottom-constraints go together; give both")
+        box = Box.parse(args.train_upper_constraints, args.train_bottom_constraints)
+    method = args.train_constraint_method or ("evolution" if box else "none")
+    return PathSampler(space, seed, epoch_start_cs=args.epoch_start_cs, cs_warm_up=args.cs_warm_up,
+                       ignore_first_two_cs=args.ignore_first_two_cs, use_all_channels=args.use_all_channels,
+                       constraint_method=method, box=box, table=table)
+
+
 def space_from_args(args, entry: Optional[zoo.ZooEntry] = None) -> SearchSpace:
     """The search space from the network flags; a zoo entry contributes the flags it implies."""
     flags = entry.space_flags() if entry else {}
@@ -143,6 +173,51 @@ def cmd_lookup_table(args) -> int:
     return 0
 
 
+def cmd_sample_paths(args) -> int:
+    import os
+
+    from . import plots
+    from .utils import atomic_write_text
+    space = space_from_args(args)
+    if not (args.train_upper_constraints and args.train_bottom_constraints):
+        raise OneShotError("sample-paths draws the target box: give --train-upper-constraints and "
+                           "--train-bottom-constraints (e.g. flops-330-params-5.0 and flops-190-params-2.8)")
+    points, chosen = {}, None
+    for method in ("none", "random", "evolution"):
+        sampler = sampler_from_args(argparse.Namespace(**{**vars(args), "train_constraint_method": method}),
+                                    space, args.seed)
+        cands = [sampler.sample(args.epoch) for _ in _progress(range(args.num_samples), f"sampling ({method})")]
+        costs = [sampler.table.cost(c) for c in cands]
+        points[method] = [(c.flops, c.params) for c in costs]
+        if method == args.train_constraint_method:
+            chosen = (cands, costs, sampler.box)
+    cands, costs, box = chosen
+    atomic_write_text(args.out, "".join(json.dumps({"step": i, "candidate": str(c), "flops": k.flops,
+                                                    "params": k.params}) + "\n"
+                                        for i, (c, k) in enumerate(zip(cands, costs))))
+    stem = os.path.splitext(args.out)[0]
+    title = f"{space.describe()}, seed {args.seed}"
+    plots.distribution_figure(points, box, stem + ".png", title=title)
+    plots.distribution_gif(points[args.train_constraint_method], box, stem + ".gif",
+                           title=plots.TITLES[args.train_constraint_method])
+    cover = plots.coverage(points, box)
+    atomic_write_text(stem + "-coverage.json", json.dumps(cover, indent=1))
+    print(f"wrote {args.out} ({len(cands)} paths, {args.train_constraint_method}), {stem}.png, {stem}.gif, "
+          f"{stem}-coverage.json")
+    print(f"{'method':<10} {'in box':>7} {'occupied cells':>15} {'share':>6} {'chi2/N':>7}   (grid 20M x 0.25M)")
+    for method, c in cover.items():
+        print(f"{method:<10} {c['in_box']:>7} {c['occupied_cells']:>7}/{c['reachable_cells']:<7} "
+              f"{c['occupied_share']:>6.2f} {c['chi2_per_sample']:>7.3f}")
+    return 0
+
+
+def _progress(iterable, desc):
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        return tqdm(iterable, desc=desc)
+    return iterable
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .complexity import COMPARISON_MODELS, DEFAULT_COMPARISON
     parser = argparse.ArgumentParser(prog="python -m oneshot_nas",
@@ -172,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="measure each block on its symbol graph (default) or use the formulas")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=cmd_lookup_table)
+
+    p = sub.add_parser("sample-paths", help="draw supernet training paths and plot how they cover the box",
+                       description="Sample paths as supernet training would (no constraint, random, strolling "
+                                   "evolution), write the chosen method's paths as JSON lines, draw the three-panel "
+                                   "FLOPs/params figure (PNG) and an animated GIF, and report box coverage.")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="paths of the chosen method (PNG/GIF beside it)")
+    p.add_argument("--num-samples", type=int, default=5000, help="paths per method (default 5000)")
+    p.add_argument("--epoch", type=int, default=10 ** 6,
+                   help="training epoch whose channel range applies (default: after any warm-up)")
+    p.add_argument("--seed", type=int, default=0)
+    add_network_args(p)
+    add_sampling_args(p)
+    p.set_defaults(func=cmd_sample_paths, train_constraint_method="evolution")
     return parser
 
 

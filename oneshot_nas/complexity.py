@@ -155,12 +155,14 @@ class LookupTable:
             flops, params = flops + f, params + p
         return Cost(flops, params)
 
-    def bounds(self) -> Dict[str, Cost]:
-        """Cheapest and most expensive candidates' cost, per metric (layers are independent)."""
-        fixed = self.stem + self.tail
-        lo = hi = fixed
+    def bounds(self, block_genes=None, channel_genes=None) -> Dict[str, Cost]:
+        """Cheapest and most expensive candidates' cost, per metric (layers are independent),
+        optionally over the allowed block / channel genes only."""
+        block_genes = range(self.space.num_blocks) if block_genes is None else block_genes
+        channel_genes = range(self.space.num_scales) if channel_genes is None else channel_genes
+        lo = hi = self.stem + self.tail
         for row in self.entries:
-            cells = [Cost(*cell) for blocks in row for cell in blocks]
+            cells = [Cost(*row[b][c]) for b in block_genes for c in channel_genes]
             lo = lo + Cost(min(c.flops for c in cells), min(c.params for c in cells))
             hi = hi + Cost(max(c.flops for c in cells), max(c.params for c in cells))
         return {"min": lo, "max": hi}

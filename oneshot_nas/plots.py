@@ -1,0 +1,89 @@
+"""Figures drawn from real runs: FLOPs/params distribution of sampled paths (PNG + GIF)."""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+TITLES = {"none": "no constraint", "random": "constraints met by random sampling",
+          "evolution": "constraints met by strolling evolution"}
+
+
+def _matplotlib():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _draw_box(ax, box):
+    from matplotlib.patches import Rectangle
+    ax.add_patch(Rectangle((box.flops_min / 1e6, box.params_min / 1e6), (box.flops_max - box.flops_min) / 1e6,
+                           (box.params_max - box.params_min) / 1e6, fill=False, linestyle="--",
+                           edgecolor="tab:blue", linewidth=1.5))
+
+
+def distribution_figure(points: Dict[str, Sequence[Tuple[float, float]]], box, path: str, title: str = "") -> None:
+    """One panel per method: sampled paths' (FLOPs, params) with the dashed target box."""
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, len(points), figsize=(5 * len(points), 4.3), sharex=True, sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, (method, pts) in zip(axes, points.items()):
+        arr = np.asarray(pts, dtype=float)
+        ax.scatter(arr[:, 0] / 1e6, arr[:, 1] / 1e6, s=2, alpha=0.35, color="tab:red")
+        _draw_box(ax, box)
+        ax.set_title(f"{TITLES.get(method, method)}\n({len(arr)} paths)", fontsize=10)
+        ax.set_xlabel("FLOPs (M)")
+    axes[0].set_ylabel("params (M)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def distribution_gif(pts: Sequence[Tuple[float, float]], box, path: str, frames: int = 12, title: str = "") -> None:
+    """Animated build-up of one method's samples over its steps."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    plt = _matplotlib()
+    arr = np.asarray(pts, dtype=float) / 1e6
+    fig, ax = plt.subplots(figsize=(5, 4.3))
+    pad_f, pad_p = (box.flops_max - box.flops_min) / 1e6 * 0.15, (box.params_max - box.params_min) / 1e6 * 0.15
+    lims = (min(arr[:, 0].min(), box.flops_min / 1e6) - pad_f, max(arr[:, 0].max(), box.flops_max / 1e6) + pad_f,
+            min(arr[:, 1].min(), box.params_min / 1e6) - pad_p, max(arr[:, 1].max(), box.params_max / 1e6) + pad_p)
+
+    def draw(k):
+        ax.clear()
+        n = max(1, round(len(arr) * (k + 1) / frames))
+        ax.scatter(arr[:n, 0], arr[:n, 1], s=3, alpha=0.4, color="tab:red")
+        _draw_box(ax, box)
+        ax.set_xlim(lims[0], lims[1])
+        ax.set_ylim(lims[2], lims[3])
+        ax.set_xlabel("FLOPs (M)")
+        ax.set_ylabel("params (M)")
+        ax.set_title(f"{title} step {n}/{len(arr)}", fontsize=10)
+
+    FuncAnimation(fig, draw, frames=frames).save(path, writer=PillowWriter(fps=3))
+    plt.close(fig)
+
+
+def coverage(points: Dict[str, List[Tuple[float, float]]], box, cell=(20e6, 0.25e6)) -> Dict[str, dict]:
+    """How evenly each method covers the box: share of reachable grid cells occupied, and chi^2/N
+    against a uniform spread over the reachable cells (0 = perfectly even). A cell is reachable when any
+    method put a path in it."""
+    def cells(pts):
+        return [(int((f - box.flops_min) // cell[0]), int((p - box.params_min) // cell[1]))
+                for f, p in pts if box.flops_min <= f <= box.flops_max and box.params_min <= p <= box.params_max]
+    per_method = {m: cells(pts) for m, pts in points.items()}
+    reachable = sorted(set().union(*per_method.values()))
+    out = {}
+    for method, cs in per_method.items():
+        counts = np.array([cs.count(c) for c in reachable], dtype=float)
+        n = counts.sum()
+        expected = n / len(reachable) if reachable and n else 0
+        chi2 = float(((counts - expected) ** 2 / expected).sum() / n) if expected else float("nan")
+        out[method] = {"in_box": int(n), "samples": len(points[method]),
+                       "occupied_cells": int((counts > 0).sum()), "reachable_cells": len(reachable),
+                       "occupied_share": float((counts > 0).mean()) if reachable else 0.0,
+                       "chi2_per_sample": chi2}
+    return out

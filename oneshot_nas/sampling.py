@@ -1,0 +1,220 @@
+"""Path samplers for supernet training: uniform, channel warm-up, constrained random, strolling evolution.
+
+A sampler hands out one :class:`Candidate` per iteration (shared by all devices). Its whole state (numpy
+RNG state, evolution parents and position) is a JSON-able dict saved with every checkpoint.
+Every loop is bounded; an unreachable constraint box is a clear error, not a hang.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .complexity import LookupTable
+from .errors import OneShotError
+from .nn.blocks import Cost
+from .schedules import allowed_channel_genes
+from .space import Candidate, SearchSpace
+
+CONSTRAINT_METHODS = ("none", "random", "evolution")
+MAX_REJECTION_TRIES = 20000
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """FLOPs and params limits (absolute counts)."""
+
+    flops_min: float
+    flops_max: float
+    params_min: float
+    params_max: float
+
+    @classmethod
+    def parse(cls, upper: str, bottom: str) -> "Box":
+        """From the original's flags: ``flops-330-params-5.0`` (upper) and ``flops-190-params-2.8`` (bottom)."""
+        hi, lo = _parse_limit(upper, "--train-upper-constraints"), _parse_limit(bottom, "--train-bottom-constraints")
+        if lo[0] >= hi[0] or lo[1] >= hi[1]:
+            raise OneShotError(f"constraint box is empty: bottom {bottom} is not below upper {upper}")
+        return cls(lo[0] * 1e6, hi[0] * 1e6, lo[1] * 1e6, hi[1] * 1e6)
+
+    def contains(self, cost: Cost) -> bool:
+        return self.flops_min <= cost.flops <= self.flops_max and self.params_min <= cost.params <= self.params_max
+
+    def describe(self) -> str:
+        return (f"FLOPs {self.flops_min / 1e6:g}M..{self.flops_max / 1e6:g}M, "
+                f"params {self.params_min / 1e6:g}M..{self.params_max / 1e6:g}M")
+
+
+def _parse_limit(text: str, flag: str):
+    m = re.fullmatch(r"flops-([0-9.]+)-params-([0-9.]+)", text.strip())
+    if not m:
+        raise OneShotError(f"{flag} {text!r} is not of the form flops-<MFLOPs>-params-<Mparams>, e.g. flops-330-params-5.0")
+    return float(m.group(1)), float(m.group(2))
+
+
+class PathSampler:
+    """One candidate per iteration under the warm-up schedule and an optional FLOPs/params box."""
+
+    def __init__(self, space: SearchSpace, seed: int, *, epoch_start_cs: int = 0, cs_warm_up: bool = False,
+                 ignore_first_two_cs: bool = False, use_all_channels: bool = False,
+                 block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
+                 box: Optional[Box] = None, table: Optional[LookupTable] = None):
+        if constraint_method not in CONSTRAINT_METHODS:
+            raise OneShotError(f"unknown --train-constraint-method {constraint_method!r}; "
+                               f"choose one of {', '.join(CONSTRAINT_METHODS)}")
+        if constraint_method != "none" and box is None:
+            raise OneShotError(f"--train-constraint-method {constraint_method} needs --train-upper-constraints "
+                               "and --train-bottom-constraints")
+        self.space, self.rng = space, np.random.default_rng(seed)
+        self.schedule = dict(num_scales=space.num_scales, epoch_start_cs=epoch_start_cs, cs_warm_up=cs_warm_up,
+                             ignore_first_two_cs=ignore_first_two_cs, use_all_channels=use_all_channels)
+        self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
+        self.method, self.box = constraint_method, box
+        self.table = table if table is not None else LookupTable.build(space)
+        if box is not None:
+            self._check_reachable(tuple(range(space.num_scales)), "the whole search space")
+        self.evolution = StrollingEvolution(self.table, box, self.rng) if constraint_method == "evolution" else None
+        self.unmet = 0  # paths handed out outside the box (box unreachable under the warm-up range)
+
+    # ---- schedule -------------------------------------------------------------------------
+    def channel_genes(self, epoch: int):
+        return allowed_channel_genes(epoch, **self.schedule)
+
+    def _check_reachable(self, channels, where: str) -> bool:
+        lo, hi = self.table.bounds(self.block_choices, channels).values()
+        reachable = not (lo.flops > self.box.flops_max or hi.flops < self.box.flops_min
+                         or lo.params > self.box.params_max or hi.params < self.box.params_min)
+        if not reachable and where == "the whole search space":
+            raise OneShotError(f"constraint box {self.box.describe()} is unreachable in {where} "
+                               f"(FLOPs {lo.flops / 1e6:.1f}M..{hi.flops / 1e6:.1f}M, params "
+                               f"{lo.params / 1e6:.3f}M..{hi.params / 1e6:.3f}M); widen the box")
+        return reachable
+
+    # ---- sampling -------------------------------------------------------------------------
+    def sample(self, epoch: int) -> Candidate:
+        channels = self.channel_genes(epoch)
+        if self.method == "none" or not self._check_reachable(channels, f"epoch {epoch}"):
+            # Before channel selection widens, the box may be out of reach: train unconstrained then.
+            if self.method != "none":
+                self.unmet += 1
+            return self.space.sample(self.rng, self.block_choices, channels)
+        if self.method == "random":
+            return self._rejection(channels)
+        return self.evolution.step(self.block_choices, channels)
+
+    def _rejection(self, channels) -> Candidate:
+        for _ in range(MAX_REJECTION_TRIES):
+            cand = self.space.sample(self.rng, self.block_choices, channels)
+            if self.box.contains(self.table.cost(cand)):
+                return cand
+        raise OneShotError(f"no path within {self.box.describe()} after {MAX_REJECTION_TRIES} random tries; "
+                           "the box is too small a corner of the space: widen it or use --train-constraint-method evolution")
+
+    # ---- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state, "unmet": self.unmet,
+                "evolution": self.evolution.state_dict() if self.evolution else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.unmet = state.get("unmet", 0)
+        if self.evolution and state.get("evolution"):
+            self.evolution.load_state_dict(state["evolution"])
+
+
+class StrollingEvolution:
+    """Walk the constraint box so that sampled paths cover it evenly (the original's "strolling evolution").
+
+    The FLOPs range is cut into bins of 20M, walked from the top down and back up; within a bin, the
+    params range is cut into 7 bands (8 levels), walked alternately downwards and upwards. At each step,
+    children bred from the parents (uniform crossover, per-gene mutation 0.1) are drawn until some land in
+    the current (FLOPs bin, params band) cell; the one at a fixed rank (largest or smallest params,
+    alternating) is the path, and the children closest to the cell become the next parents. Cells that
+    cannot be hit within the try budget fall back to the bin, then to the box: never a hang.
+    """
+
+    def __init__(self, table: LookupTable, box: Box, rng: np.random.Generator, bin_width: float = 20e6,
+                 param_levels: int = 8, parents: int = 5, children: int = 10, mutate: float = 0.1,
+                 max_rounds: int = 40):
+        self.table, self.box, self.rng = table, box, rng
+        self.space = table.space
+        n_bins = max(1, math.ceil((box.flops_max - box.flops_min) / bin_width - 1e-9))
+        tops = [box.flops_max - i * bin_width for i in range(n_bins)]
+        bins = [(max(box.flops_min, t - bin_width), t) for t in tops]
+        self.walk = bins + bins[::-1]
+        levels = np.linspace(box.params_max, box.params_min, param_levels)
+        self.bands = [(float(levels[i + 1]), float(levels[i])) for i in range(param_levels - 1)]
+        self.n_parents, self.n_children, self.mutate, self.max_rounds = parents, children, mutate, max_rounds
+        self.position = 0
+        self.parents: List[Candidate] = []
+
+    def target(self):
+        per_bin = len(self.bands)
+        bin_index, band_index = divmod(self.position % (len(self.walk) * per_bin), per_bin)
+        downward = bin_index % 2 == 0
+        band = self.bands[band_index if downward else per_bin - 1 - band_index]
+        return self.walk[bin_index], band, downward
+
+    def _in_box_samples(self, blocks, channels, n):
+        out = []
+        for _ in range(MAX_REJECTION_TRIES):
+            cand = self.space.sample(self.rng, blocks, channels)
+            if self.box.contains(self.table.cost(cand)):
+                out.append(cand)
+                if len(out) == n:
+                    return out
+        raise OneShotError(f"strolling evolution found no parents within {self.box.describe()}; widen the box")
+
+    def _child(self, blocks, channels) -> Candidate:
+        i, j = self.rng.choice(len(self.parents), 2, replace=len(self.parents) < 2)
+        child = self.space.crossover(self.parents[i], self.parents[j], self.rng)
+        genes_b = [int(self.rng.choice(blocks)) if (self.rng.random() < self.mutate or g not in blocks) else g
+                   for g in child.blocks]
+        genes_c = [int(self.rng.choice(channels)) if (self.rng.random() < self.mutate or g not in channels) else g
+                   for g in child.channels]
+        return Candidate(tuple(genes_b), tuple(genes_c))
+
+    def step(self, blocks, channels) -> Candidate:
+        if len(self.parents) < self.n_parents or any(
+                g not in channels for p in self.parents for g in p.channels):
+            self.parents = self._in_box_samples(blocks, channels, self.n_parents)
+        (f_lo, f_hi), (p_lo, p_hi), seek_large = self.target()
+        centre = ((f_lo + f_hi) / 2, (p_lo + p_hi) / 2)
+        scale = (self.box.flops_max - self.box.flops_min, self.box.params_max - self.box.params_min)
+        hits, in_bin, in_box = [], [], []
+        for _ in range(self.max_rounds):
+            for _ in range(self.n_children):
+                cand = self._child(blocks, channels)
+                cost = self.table.cost(cand)
+                if not self.box.contains(cost):
+                    continue
+                in_box.append((cand, cost))
+                if f_lo <= cost.flops <= f_hi:
+                    in_bin.append((cand, cost))
+                    if p_lo <= cost.params <= p_hi:
+                        hits.append((cand, cost))
+            if hits:
+                break
+        pool = hits or in_bin or in_box
+        if not pool:  # no child in the box at all: restart from fresh parents
+            self.parents = self._in_box_samples(blocks, channels, self.n_parents)
+            pool = [(p, self.table.cost(p)) for p in self.parents]
+        pool.sort(key=lambda cc: cc[1].params, reverse=seek_large)
+        chosen = pool[0][0]
+
+        def distance(cc):
+            return abs(cc[1].flops - centre[0]) / scale[0] + abs(cc[1].params - centre[1]) / scale[1]
+        ranked = sorted(in_box or pool, key=distance)
+        self.parents = [c for c, _ in ranked[:self.n_parents]] + self.parents[:max(0, self.n_parents - len(ranked))]
+        self.position += 1
+        return chosen
+
+    def state_dict(self) -> dict:
+        return {"position": self.position, "parents": [str(p) for p in self.parents]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.position = state["position"]
+        self.parents = [Candidate.parse(p) for p in state["parents"]]

@@ -1,0 +1,101 @@
+"""Warm-up schedule == the original's table; samplers are seeded, bounded and respect the box."""
+import numpy as np
+import pytest
+
+from oneshot_nas.errors import OneShotError
+from oneshot_nas.sampling import Box, PathSampler
+from oneshot_nas.schedules import allowed_channel_genes, learning_rate, warm_up_lowest_gene
+from oneshot_nas.space import SearchSpace
+
+# The original README's table: 1-based epoch -> lowest channel gene, with --epoch-start-cs 60.
+WARM_UP_TABLE = {61: 8, 62: 7, 63: 6, 64: 5, 65: 4, 66: 4, 67: 3, 68: 3, 69: 3, 70: 2, 71: 2, 72: 2, 73: 2,
+                 74: 1, 75: 1, 76: 1, 77: 1, 78: 1, 79: 0, 80: 0, 120: 0}
+
+
+def test_warm_up_formula_reproduces_the_table():
+    for epoch_1based, lowest in WARM_UP_TABLE.items():
+        genes = allowed_channel_genes(epoch_1based - 1, epoch_start_cs=60, cs_warm_up=True)
+        assert genes == tuple(range(lowest, 10)), epoch_1based
+    for epoch in range(60):
+        assert allowed_channel_genes(epoch, epoch_start_cs=60, cs_warm_up=True) == (9,)
+
+
+def test_ignore_first_two_and_plain_channel_selection():
+    for epoch in range(0, 500, 7):
+        genes = allowed_channel_genes(epoch, epoch_start_cs=3, cs_warm_up=True, ignore_first_two_cs=True)
+        assert min(genes) >= 2 and max(genes) == 9
+    assert allowed_channel_genes(5, epoch_start_cs=3) == tuple(range(10))
+    assert allowed_channel_genes(5, epoch_start_cs=3, ignore_first_two_cs=True) == tuple(range(2, 10))
+    assert allowed_channel_genes(5, use_all_channels=True) == (9,)
+    assert warm_up_lowest_gene(10 ** 6) == 0  # never crashes, however late
+
+
+def test_learning_rate_closed_forms():
+    kw = dict(base_lr=1.0, num_epochs=10, warmup_epochs=2, warmup_lr=0.0)
+    assert learning_rate(1.0, mode="cosine", **kw) == pytest.approx(0.5)
+    assert learning_rate(2.0, mode="cosine", **kw) == pytest.approx(1.0)
+    assert learning_rate(6.0, mode="cosine", **kw) == pytest.approx(0.5)
+    assert learning_rate(10.0, mode="cosine", **kw) == pytest.approx(0.0)
+    assert learning_rate(6.0, mode="poly", **kw) == pytest.approx(0.25)
+    assert learning_rate(7.0, mode="step", lr_decay=0.1, lr_decay_epochs=(5, 8), **kw) == pytest.approx(0.1)
+
+
+def test_box_parsing_and_errors():
+    box = Box.parse("flops-330-params-5.0", "flops-190-params-2.8")
+    assert (box.flops_min, box.flops_max, box.params_min, box.params_max) == (190e6, 330e6, 2.8e6, 5.0e6)
+    with pytest.raises(OneShotError, match="flops-<MFLOPs>-params-<Mparams>"):
+        Box.parse("330-5.0", "flops-190-params-2.8")
+    with pytest.raises(OneShotError, match="empty"):
+        Box.parse("flops-190-params-5.0", "flops-330-params-2.8")
+
+
+@pytest.mark.parametrize("method", ["random", "evolution"])
+def test_constrained_paths_never_leave_the_box(method):
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True)
+    box = Box.parse("flops-330-params-5.0", "flops-190-params-2.8")
+    sampler = PathSampler(space, 0, constraint_method=method, box=box)
+    for _ in range(300):
+        assert box.contains(sampler.table.cost(sampler.sample(epoch=100)))
+
+
+def test_unreachable_box_is_a_clear_error():
+    with pytest.raises(OneShotError, match="unreachable"):
+        PathSampler(SearchSpace(), 0, constraint_method="random", box=Box.parse("flops-50-params-1.0",
+                                                                                  "flops-10-params-0.5"))
+
+
+def test_warm_up_range_outside_the_box_falls_back_and_counts():
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True)
+    box = Box.parse("flops-330-params-5.0", "flops-190-params-2.8")
+    sampler = PathSampler(space, 0, epoch_start_cs=5, constraint_method="random", box=box)
+    cand = sampler.sample(epoch=0)  # only the widest channels: the box is out of reach
+    assert set(cand.channels) == {9} and sampler.unmet == 1
+
+
+@pytest.mark.parametrize("method", ["none", "random", "evolution"])
+def test_sampler_state_round_trip_continues_identically(method):
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True)
+    box = Box.parse("flops-330-params-5.0", "flops-190-params-2.8")
+    a = PathSampler(space, 3, constraint_method=method, box=box, cs_warm_up=True, epoch_start_cs=1)
+    for _ in range(25):
+        a.sample(epoch=40)
+    state = a.state_dict()
+    expected = [str(a.sample(epoch=40)) for _ in range(25)]
+    b = PathSampler(space, 999, constraint_method=method, box=box, cs_warm_up=True, epoch_start_cs=1)
+    import json
+    b.load_state_dict(json.loads(json.dumps(state)))
+    assert [str(b.sample(epoch=40)) for _ in range(25)] == expected
+
+
+def test_strolling_evolution_covers_the_box_more_evenly_than_rejection():
+    from oneshot_nas.plots import coverage
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True)
+    box = Box.parse("flops-330-params-5.0", "flops-190-params-2.8")
+    points = {}
+    for method in ("random", "evolution"):
+        sampler = PathSampler(space, 0, constraint_method=method, box=box)
+        costs = [sampler.table.cost(sampler.sample(epoch=100)) for _ in range(700)]
+        points[method] = [(c.flops, c.params) for c in costs]
+    cover = coverage(points, box)
+    assert cover["evolution"]["occupied_cells"] > cover["random"]["occupied_cells"]
+    assert cover["evolution"]["chi2_per_sample"] < cover["random"]["chi2_per_sample"]
