@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import List, Optional
 
@@ -211,6 +212,73 @@ def cmd_sample_paths(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import dataclasses
+    import logging
+
+    from .training import Run, TrainConfig
+    entry, cand = None, None
+    if args.model not in (None, "ShuffleNas", "ShuffleNas_fixArch"):
+        entry = zoo.get(args.model)
+        cand = entry.candidate
+    elif args.candidate_file:
+        cand = _candidate_from_file(args.candidate_file)
+    elif args.architecture or args.block_choices or args.channel_choices:
+        args.model = None
+        _, [cand] = candidates_from_args(argparse.Namespace(**{**vars(args), "candidates": None}))
+    elif args.model == "ShuffleNas_fixArch":
+        raise OneShotError("--model ShuffleNas_fixArch needs --block-choices/--channel-choices, "
+                           "an architecture string or --candidate-file")
+    space = space_from_args(args, entry)
+    if cand is not None:
+        space.validate(cand)
+    os.makedirs(args.save_dir, exist_ok=True)
+    _setup_logging(args.logging_file and os.path.join(args.save_dir, args.logging_file))
+    cfg = TrainConfig(
+        space=space.to_dict(), candidate=str(cand) if cand else None, dataset=args.dataset, data_dir=args.data_dir,
+        use_rec=args.use_rec, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx, rec_val=args.rec_val,
+        rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, batch_size=args.batch_size,
+        num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts, num_workers=args.num_workers,
+        num_epochs=args.num_epochs, lr=args.lr, momentum=args.momentum, wd=args.wd, lr_mode=args.lr_mode,
+        lr_decay=args.lr_decay, lr_decay_epoch=args.lr_decay_epoch, warmup_lr=args.warmup_lr,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, mixup=args.mixup,
+        mixup_alpha=args.mixup_alpha, mixup_off_epoch=args.mixup_off_epoch, no_wd=args.no_wd, dtype=args.dtype,
+        mode=args.mode, dropout=args.dropout, use_all_blocks=args.use_all_blocks,
+        sampling={k: getattr(args, k) for k in ("use_all_channels", "epoch_start_cs", "cs_warm_up",
+                                                "ignore_first_two_cs", "train_upper_constraints",
+                                                "train_bottom_constraints", "train_constraint_method")},
+        save_frequency=args.save_frequency, save_dir=args.save_dir, log_interval=args.log_interval,
+        reduced_dataset_scale=args.reduced_dataset_scale, train_limit=args.train_limit, val_limit=args.val_limit,
+        bn_images=args.bn_images, kvstore=args.kvstore, seed=args.seed)
+    sampler = sampler_from_args(args, space, args.seed) if cand is None else None
+    logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    record = Run(cfg, sampler, resume=args.resume).run()
+    if record:
+        print(json.dumps({"save_dir": args.save_dir, **record}))
+    return 0
+
+
+def _candidate_from_file(path: str) -> Candidate:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise OneShotError(f"cannot read candidate file {path}: {e.strerror}") from None
+    try:
+        best = json.loads(text)
+        return Candidate.parse(best["candidate"] if isinstance(best, dict) else best[0]["candidate"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return read_candidates_file(path)[0]
+
+
+def _setup_logging(path: Optional[str]) -> None:
+    import logging
+    handlers = [logging.StreamHandler()]
+    if path:
+        handlers.append(logging.FileHandler(path))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
+
+
 def _progress(iterable, desc):
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -260,6 +328,67 @@ def build_parser() -> argparse.ArgumentParser:
     add_network_args(p)
     add_sampling_args(p)
     p.set_defaults(func=cmd_sample_paths, train_constraint_method="evolution")
+
+    p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
+                       description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "
+                                   "iteration, or a fixed architecture from scratch.")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="ShuffleNas",
+                   help=f"ShuffleNas (supernet), ShuffleNas_fixArch (with --block/--channel-choices) or a published "
+                        f"architecture: {', '.join(zoo.ZOO)}")
+    g.add_argument("architecture", nargs="?", default=None, help="compact architecture string to train from scratch")
+    g.add_argument("--block-choices", default=None, help="comma list of 20 block genes (fixed architecture)")
+    g.add_argument("--channel-choices", default=None, help="comma list of 20 channel genes (fixed architecture)")
+    g.add_argument("--candidate-file", default=None, help="best.json of a search, or a file of compact strings")
+    g.add_argument("--use-all-blocks", action="store_true", help="supernet: average all four blocks per layer")
+    g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier (default 0.2 with SE, else 0.1)")
+    add_network_args(p)
+    add_sampling_args(p)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=("imagenet", "fashion-mnist"), default="imagenet")
+    g.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or ImageNet folder with train/ val/")
+    g.add_argument("--use-rec", action="store_true", help="ImageNet from RecordIO files")
+    g.add_argument("--rec-train", default="~/.mxnet/datasets/imagenet/rec/train.rec")
+    g.add_argument("--rec-train-idx", default="~/.mxnet/datasets/imagenet/rec/train.idx")
+    g.add_argument("--rec-val", default="~/.mxnet/datasets/imagenet/rec/val.rec")
+    g.add_argument("--rec-val-idx", default="~/.mxnet/datasets/imagenet/rec/val.idx")
+    g.add_argument("--crop-ratio", type=float, default=0.875, help="val: resize to input/crop-ratio, centre crop")
+    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=int, default=4, help="decoding workers")
+    g.add_argument("--reduced-dataset-scale", type=int, default=1, help="train only 1/N of the batches each epoch")
+    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (small runs)")
+    g.add_argument("--val-limit", type=int, default=None, help="use only the first N validation images")
+    g.add_argument("--bn-images", type=int, default=1000,
+                   help="supernet validation: training images (fixed, seeded) for BN recalibration")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=32, help="per device")
+    g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
+    g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
+    g.add_argument("--kvstore", default="device", help="device, local, dist_sync (launched with DMLC_* variables)")
+    g.add_argument("--num-epochs", type=int, default=3)
+    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--wd", type=float, default=4e-5)
+    g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="cosine")
+    g.add_argument("--lr-decay", type=float, default=0.1)
+    g.add_argument("--lr-decay-epoch", default="40,60", help="step mode: comma list of epochs")
+    g.add_argument("--warmup-lr", type=float, default=0.0)
+    g.add_argument("--warmup-epochs", type=int, default=0)
+    g.add_argument("--label-smoothing", action="store_true", help="label smoothing 0.1")
+    g.add_argument("--mixup", action="store_true")
+    g.add_argument("--mixup-alpha", type=float, default=0.2)
+    g.add_argument("--mixup-off-epoch", type=int, default=0, help="no mixup in the last N epochs")
+    g.add_argument("--no-wd", action="store_true", help="no weight decay on BN gamma/beta and biases")
+    g.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="float16 uses multi-precision")
+    g.add_argument("--mode", choices=("imperative", "hybrid"), default="imperative",
+                   help="hybrid: hybridize the fixed subnet (the supernet always runs imperatively)")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("checkpoints and logs")
+    g.add_argument("--save-dir", default="runs/train")
+    g.add_argument("--save-frequency", type=int, default=10, help="also keep epoch-N checkpoints every N epochs")
+    g.add_argument("--resume", action="store_true", help="continue from SAVE_DIR/last.* exactly where it stopped")
+    g.add_argument("--log-interval", type=int, default=50)
+    g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

@@ -1,0 +1,342 @@
+"""Supernet and fixed-subnet training (the original's modified GluonCV ImageNet trainer, minus its bugs).
+
+One path per iteration is sampled (a Candidate value) and shared by all devices. Checkpoints hold
+params, trainer states, the epoch, the sampler/RNG state and the config, are written atomically at the
+end of every epoch, and `resume` continues exactly: the data order and augmentation of an epoch depend
+only on (seed, epoch), and MXNet's RNG is reseeded per epoch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from typing import List, Optional, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon, nd
+
+from . import bn_recalibration, data
+from .errors import OneShotError
+from .nn import Supernet, build_subnet
+from .schedules import learning_rate
+from .space import Candidate, SearchSpace
+from .utils import atomic_write_text
+
+LOG = logging.getLogger("oneshot_nas")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; resolved once by the CLI and dumped next to the outputs."""
+
+    space: dict
+    candidate: Optional[str]            # None = supernet
+    dataset: str = "fashion-mnist"
+    data_dir: Optional[str] = None
+    use_rec: bool = False
+    rec_train: str = "~/.mxnet/datasets/imagenet/rec/train.rec"
+    rec_train_idx: str = "~/.mxnet/datasets/imagenet/rec/train.idx"
+    rec_val: str = "~/.mxnet/datasets/imagenet/rec/val.rec"
+    rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
+    crop_ratio: float = 0.875
+    batch_size: int = 32
+    num_gpus: int = 0
+    num_cpu_contexts: int = 1
+    num_workers: int = 2
+    num_epochs: int = 3
+    lr: float = 0.1
+    momentum: float = 0.9
+    wd: float = 4e-5
+    lr_mode: str = "cosine"
+    lr_decay: float = 0.1
+    lr_decay_epoch: str = "40,60"
+    warmup_lr: float = 0.0
+    warmup_epochs: int = 0
+    label_smoothing: bool = False
+    mixup: bool = False
+    mixup_alpha: float = 0.2
+    mixup_off_epoch: int = 0
+    no_wd: bool = False
+    dtype: str = "float32"
+    mode: str = "imperative"
+    dropout: Optional[float] = None
+    use_all_blocks: bool = False
+    sampling: dict = dataclasses.field(default_factory=dict)
+    save_frequency: int = 1
+    save_dir: str = "runs/train"
+    log_interval: int = 50
+    reduced_dataset_scale: int = 1
+    train_limit: Optional[int] = None
+    val_limit: Optional[int] = None
+    bn_images: int = 1000
+    kvstore: str = "device"
+    seed: int = 0
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in self.space.items()})
+
+    def contexts(self) -> List[mx.Context]:
+        # The GPU path is the multi-context CPU path with other devices: one code path, tested on CPU.
+        if self.num_gpus > 0:
+            return [mx.gpu(i) for i in range(self.num_gpus)]
+        return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------
+def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_index: int = 0):
+    space = cfg.search_space
+    batch = cfg.batch_size * num_devices
+    if cfg.dataset == "fashion-mnist":
+        tx, ty, vx, vy = data.load_fashion_mnist(cfg.data_dir)
+        if num_parts > 1:
+            tx, ty = tx[part_index::num_parts], ty[part_index::num_parts]
+        train = data.ArrayPipeline(tx, ty, batch, True, cfg.seed, space.input_size, limit=cfg.train_limit)
+        val = data.ArrayPipeline(vx, vy, batch, False, cfg.seed, space.input_size, limit=cfg.val_limit)
+    elif cfg.use_rec:
+        common = dict(seed=cfg.seed, input_size=space.input_size, crop_ratio=cfg.crop_ratio,
+                      num_workers=cfg.num_workers)
+        train = data.RecordPipeline(cfg.rec_train, cfg.rec_train_idx, batch, True, num_parts=num_parts,
+                                    part_index=part_index, **common)
+        val = data.RecordPipeline(cfg.rec_val, cfg.rec_val_idx, batch, False, num_classes=train.num_classes, **common)
+    else:
+        root = cfg.data_dir or "~/.mxnet/datasets/imagenet"
+        common = dict(seed=cfg.seed, input_size=space.input_size, crop_ratio=cfg.crop_ratio,
+                      num_workers=cfg.num_workers)
+        train = data.FolderPipeline(os.path.join(os.path.expanduser(root), "train"), batch, True, **common)
+        val = data.FolderPipeline(os.path.join(os.path.expanduser(root), "val"), batch, False,
+                                  num_classes=train.num_classes, **common)
+    if train.num_classes != space.num_classes:
+        raise OneShotError(f"the training data has {train.num_classes} classes but the network was built for "
+                           f"{space.num_classes}; pass --num-classes {train.num_classes}")
+    return train, val
+
+
+# ---------------------------------------------------------------------------------------------
+# network, optimiser, checkpoints
+# ---------------------------------------------------------------------------------------------
+def build_net(cfg: TrainConfig, ctx):
+    space = cfg.search_space
+    if cfg.candidate is None:
+        net = Supernet(space, dropout=cfg.dropout, use_all_blocks=cfg.use_all_blocks)
+    else:
+        net = build_subnet(space, Candidate.parse(cfg.candidate), dropout=cfg.dropout)
+    net.initialize(ctx=ctx)
+    if cfg.dtype != "float32":
+        net.cast(cfg.dtype)
+    if cfg.no_wd:
+        for name, p in net.collect_params().items():
+            if name.endswith(("_gamma", "_beta", "_bias")):
+                p.wd_mult = 0.0
+    if cfg.candidate is not None and cfg.mode == "hybrid":
+        net.hybridize(static_alloc=True, static_shape=True)
+    return net
+
+
+def make_trainer(cfg: TrainConfig, net, kvstore):
+    opt = {"learning_rate": cfg.lr, "wd": cfg.wd, "momentum": cfg.momentum}
+    if cfg.dtype != "float32":
+        opt["multi_precision"] = True
+    return gluon.Trainer(net.collect_params(), "nag", opt, kvstore=kvstore)
+
+
+class Checkpoints:
+    """``save_dir/last.*`` every epoch, ``epoch-N.*`` every save_frequency epochs, ``best.*`` by val error."""
+
+    def __init__(self, save_dir: str):
+        self.dir = save_dir
+        os.makedirs(save_dir, exist_ok=True)
+
+    def path(self, tag: str, ext: str) -> str:
+        return os.path.join(self.dir, f"{tag}.{ext}")
+
+    def save(self, tag: str, net, trainer, state: dict) -> None:
+        tmp = self.path(tag, "params.tmp")
+        net.save_parameters(tmp)
+        os.replace(tmp, self.path(tag, "params"))
+        trainer.save_states(self.path(tag, "states.tmp"))
+        os.replace(self.path(tag, "states.tmp"), self.path(tag, "states"))
+        # the JSON goes last: its presence means the params and states beside it are complete
+        atomic_write_text(self.path(tag, "json"), json.dumps(state, indent=1))
+
+    def load(self, tag: str, net, trainer, ctx) -> dict:
+        meta = self.path(tag, "json")
+        if not os.path.exists(meta):
+            raise OneShotError(f"no checkpoint {meta} to resume from; run without --resume to start afresh")
+        try:
+            with open(meta) as f:
+                state = json.load(f)
+            net.load_parameters(self.path(tag, "params"), ctx=ctx)
+            trainer.load_states(self.path(tag, "states"))
+        except (ValueError, OSError, mx.base.MXNetError) as e:
+            raise OneShotError(f"checkpoint {self.path(tag, '*')} is unreadable or corrupt ({type(e).__name__}); "
+                               f"resume from another checkpoint in {self.dir} or start afresh") from None
+        return state
+
+
+# ---------------------------------------------------------------------------------------------
+# loss, metrics
+# ---------------------------------------------------------------------------------------------
+def soft_targets(label: nd.NDArray, num_classes: int, smoothing: float) -> nd.NDArray:
+    on, off = 1.0 - smoothing, smoothing / num_classes
+    return nd.one_hot(label, num_classes, on_value=on + off, off_value=off)
+
+
+def topk_correct(outputs: nd.NDArray, labels: nd.NDArray) -> Tuple[int, int]:
+    out, lab = outputs.asnumpy(), labels.asnumpy().astype(int)
+    top5 = np.argsort(-out, axis=1)[:, :5]
+    return int((top5[:, 0] == lab).sum()), int((top5 == lab[:, None]).any(axis=1).sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------
+class Run:
+    def __init__(self, cfg: TrainConfig, sampler=None, resume: bool = False):
+        self.cfg, self.sampler = cfg, sampler
+        self.ctx = cfg.contexts()
+        self.is_supernet = cfg.candidate is None
+        kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
+        parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
+        self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
+        mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
+        self.net = build_net(cfg, self.ctx)
+        self.trainer = make_trainer(cfg, self.net, kv)
+        self.checkpoints = Checkpoints(cfg.save_dir)
+        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
+        self.start_epoch, self.best_err = 0, 1.0
+        atomic_write_text(os.path.join(cfg.save_dir, "config.json"), json.dumps(dataclasses.asdict(cfg), indent=1))
+        self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
+        if resume:
+            self._resume()
+        elif os.path.exists(self.history_path):
+            os.remove(self.history_path)
+        self.bn_batches = self.train_data.fixed_subset(cfg.bn_images, cfg.seed + 1, cfg.batch_size) \
+            if self.is_supernet else None
+
+    def _resume(self):
+        state = self.checkpoints.load("last", self.net, self.trainer, self.ctx)
+        if state["config"] != json.loads(json.dumps(dataclasses.asdict(self.cfg))) and \
+                {k: v for k, v in state["config"].items() if k != "num_epochs"} != \
+                {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "num_epochs"}:
+            raise OneShotError(f"checkpoint in {self.cfg.save_dir} was written with another config; "
+                               "resume with the same options (only --num-epochs may change) or use another --save-dir")
+        self.start_epoch, self.best_err = state["epoch"] + 1, state["best_err"]
+        if self.sampler is not None and state.get("sampler"):
+            self.sampler.load_state_dict(state["sampler"])
+        self._truncate_history(self.start_epoch)
+        LOG.info("resumed from %s at epoch %d", self.checkpoints.path("last", "*"), self.start_epoch)
+
+    def _truncate_history(self, epochs: int) -> None:
+        if os.path.exists(self.history_path):
+            with open(self.history_path) as f:
+                lines = [ln for ln in f if ln.strip() and json.loads(ln)["epoch"] < epochs]
+            atomic_write_text(self.history_path, "".join(lines))
+
+    # ---- one epoch -------------------------------------------------------------------------
+    def _lr(self, epoch: int, batch: int) -> float:
+        c = self.cfg
+        steps = [int(e) for e in c.lr_decay_epoch.split(",") if e.strip()]
+        return learning_rate(epoch + batch / max(1, self.batches_per_epoch), c.lr, c.num_epochs, c.lr_mode,
+                             c.warmup_epochs, c.warmup_lr, c.lr_decay, steps)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return max(1, len(self.train_data) // max(1, self.cfg.reduced_dataset_scale))
+
+    def train_epoch(self, epoch: int) -> dict:
+        c, n_cls = self.cfg, self.cfg.search_space.num_classes
+        mx.random.seed(c.seed * 100003 + epoch)
+        mix_rng = np.random.default_rng([c.seed, epoch, 7])
+        tic = time.time()
+        loss_sum, seen, correct, btic = 0.0, 0, 0, time.time()
+        flops, paths = [], set()
+        for b, (x, y) in enumerate(self.train_data.epoch_batches(epoch)):
+            if b >= self.batches_per_epoch:
+                break
+            self.trainer.set_learning_rate(self._lr(epoch, b))
+            candidate = self.sampler.sample(epoch) if self.is_supernet else None
+            if candidate is not None:
+                paths.add(str(candidate))
+                flops.append(self.sampler.table.cost(candidate).flops)
+            xs = gluon.utils.split_and_load(x.astype(c.dtype, copy=False), self.ctx, even_split=False)
+            ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
+            smoothing = 0.1 if c.label_smoothing else 0.0
+            lam = mix_rng.beta(c.mixup_alpha, c.mixup_alpha) if c.mixup and epoch < c.num_epochs - c.mixup_off_epoch else None
+            with autograd.record():
+                outs, losses = [], []
+                for xi, yi in zip(xs, ys):
+                    target = soft_targets(yi, n_cls, smoothing)
+                    if lam is not None:
+                        xi = lam * xi + (1 - lam) * xi[::-1]
+                        target = lam * target + (1 - lam) * target[::-1]
+                    out = self.net(xi, candidate) if self.is_supernet else self.net(xi)
+                    outs.append(out)
+                    losses.append(self.loss_fn(out.astype("float32", copy=False), target))
+            autograd.backward(losses)
+            self.trainer.step(x.shape[0], ignore_stale_grad=True)
+            batch_loss = sum(float(l.sum().asscalar()) for l in losses)
+            if not math.isfinite(batch_loss):
+                raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {b} (lr {self._lr(epoch, b):g}); "
+                                   f"training stopped, the last good checkpoint is {self.checkpoints.path('last', 'params')}; "
+                                   "lower --lr or add --warmup-epochs and resume")
+            loss_sum += batch_loss
+            seen += x.shape[0]
+            correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, yi in zip(outs, ys))
+            if c.log_interval and (b + 1) % c.log_interval == 0:
+                speed = c.log_interval * x.shape[0] / (time.time() - btic)
+                LOG.info("Epoch[%d] Batch [%d]\tSpeed: %f samples/sec\taccuracy=%f\tloss=%f\tlr=%f",
+                         epoch, b + 1, speed, correct / seen, loss_sum / seen, self.trainer.learning_rate)
+                btic = time.time()
+        elapsed = time.time() - tic
+        LOG.info("[Epoch %d] training: accuracy=%f\tloss=%f", epoch, correct / max(1, seen), loss_sum / max(1, seen))
+        LOG.info("[Epoch %d] speed: %d samples/sec\ttime cost: %f", epoch, seen / elapsed, elapsed)
+        stats = {"train_acc": correct / max(1, seen), "train_loss": loss_sum / max(1, seen), "train_seconds": elapsed,
+                 "images_per_sec": seen / elapsed, "lr": self.trainer.learning_rate}
+        if flops:
+            stats.update(distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
+                         path_flops_min=float(np.min(flops)), path_flops_max=float(np.max(flops)))
+        return stats
+
+    def validate(self, epoch: int) -> dict:
+        candidate = None
+        if self.is_supernet:
+            candidate = self.sampler.sample(epoch)
+            bn_recalibration.recalibrate(self.net, lambda x: self.net(x, candidate), self.bn_batches, self.ctx)
+        top1 = top5 = total = 0
+        for x, y in self.val_data.epoch_batches(0):
+            xs = gluon.utils.split_and_load(x.astype(self.cfg.dtype, copy=False), self.ctx, even_split=False)
+            ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
+            for xi, yi in zip(xs, ys):
+                out = self.net(xi, candidate) if self.is_supernet else self.net(xi)
+                c1, c5 = topk_correct(out, yi)
+                top1, top5, total = top1 + c1, top5 + c5, total + xi.shape[0]
+        err1, err5 = 1 - top1 / total, 1 - top5 / total
+        LOG.info("[Epoch %d] validation: err-top1=%f err-top5=%f", epoch, err1, err5)
+        return {"val_err_top1": err1, "val_err_top5": err5, **({"val_path": str(candidate)} if candidate else {})}
+
+    def run(self) -> dict:
+        c = self.cfg
+        record = {}
+        for epoch in range(self.start_epoch, c.num_epochs):
+            record = {"epoch": epoch, **self.train_epoch(epoch), **self.validate(epoch)}
+            if self.sampler is not None:
+                record["paths_outside_box"] = self.sampler.unmet
+            state = {"epoch": epoch, "best_err": min(self.best_err, record["val_err_top1"]),
+                     "config": dataclasses.asdict(c), "sampler": self.sampler.state_dict() if self.sampler else None,
+                     "record": record}
+            if record["val_err_top1"] < self.best_err:
+                self.best_err = record["val_err_top1"]
+                self.checkpoints.save("best", self.net, self.trainer, state)
+            if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
+                self.checkpoints.save(f"epoch-{epoch:04d}", self.net, self.trainer, state)
+            with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
+                f.write(json.dumps(record) + "\n")
+            self.checkpoints.save("last", self.net, self.trainer, state)
+        return record
