@@ -68,7 +68,19 @@ def load_fashion_mnist(data_dir: Optional[str] = None):
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
 
 
-class ArrayPipeline:
+class _Pipeline:
+    """Shared epoch length rule of every pipeline."""
+
+    num_examples: int
+    batch_size: int
+    train: bool
+
+    def __len__(self) -> int:
+        # Training drops the last partial batch (BN on a 1-image batch is meaningless); eval keeps it.
+        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
+
+
+class ArrayPipeline(_Pipeline):
     """In-memory grey images -> 3 x S x S batches: zero-pad 28 -> 32 (then resize if S != 32),
     training augmentation = random crop from a 4-pixel padded image + horizontal flip, vectorised."""
 
@@ -82,10 +94,6 @@ class ArrayPipeline:
         self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
         self.num_examples = len(self.images)
         self.num_classes = num_classes or int(labels.max()) + 1
-
-    def __len__(self) -> int:
-        # Training drops the last partial batch (BN on a 1-image batch is meaningless); eval keeps it.
-        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
 
     def _normalise(self, grey: np.ndarray):
         from mxnet import nd
@@ -154,7 +162,7 @@ def record_labels(rec_path: str, idx_path: str, limit: int = 100000) -> int:
     return largest + 1
 
 
-class RecordPipeline:
+class RecordPipeline(_Pipeline):
     """ImageRecordIter with the original's augmentations (train) or resize + centre crop (val)."""
 
     def __init__(self, rec: str, idx: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
@@ -169,10 +177,7 @@ class RecordPipeline:
         self.num_examples = count_records(self.idx) // num_parts
         self.num_classes = num_classes or record_labels(self.rec, self.idx)
 
-    def __len__(self) -> int:
-        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
-
-    def _iter(self, epoch: int, train: bool, batch_size: int):
+    def _iter(self, epoch: int, train: bool, batch_size: int, shuffle_seed: Optional[int] = None):
         import mxnet as mx
         common = dict(path_imgrec=self.rec, path_imgidx=self.idx, batch_size=batch_size,
                       data_shape=(3, self.input_size, self.input_size), preprocess_threads=self.num_workers,
@@ -185,7 +190,8 @@ class RecordPipeline:
                 random_resized_crop=True, max_random_area=1.0, min_random_area=0.08,
                 max_aspect_ratio=4.0 / 3.0, min_aspect_ratio=3.0 / 4.0, rand_mirror=True,
                 brightness=0.4, contrast=0.4, saturation=0.4, pca_noise=0.1, **common)
-        return mx.io.ImageRecordIter(shuffle=False, resize=int(math.ceil(self.input_size / self.crop_ratio)),
+        return mx.io.ImageRecordIter(shuffle=shuffle_seed is not None, seed=shuffle_seed or 0,
+                                     resize=int(math.ceil(self.input_size / self.crop_ratio)),
                                      round_batch=True, **common)
 
     def epoch_batches(self, epoch: int, start_batch: int = 0):
@@ -199,12 +205,7 @@ class RecordPipeline:
             yield batch.data[0][:n], batch.label[0][:n]
 
     def fixed_subset(self, num_images: int, seed: int, batch_size: int):
-        import mxnet as mx
-        it = mx.io.ImageRecordIter(
-            path_imgrec=self.rec, path_imgidx=self.idx, batch_size=batch_size, shuffle=True, seed=seed,
-            data_shape=(3, self.input_size, self.input_size), resize=int(math.ceil(self.input_size / self.crop_ratio)),
-            preprocess_threads=self.num_workers, mean_r=MEAN_RGB[0], mean_g=MEAN_RGB[1], mean_b=MEAN_RGB[2],
-            std_r=STD_RGB[0], std_g=STD_RGB[1], std_b=STD_RGB[2], round_batch=True)
+        it = self._iter(0, False, batch_size, shuffle_seed=seed)
         out, seen = [], 0
         for batch in it:
             n = min(batch.data[0].shape[0] - batch.pad, num_images - seen)
@@ -218,7 +219,7 @@ class RecordPipeline:
 # ---------------------------------------------------------------------------------------------
 # ImageNet-style image folder (class sub-folders) through Gluon DataLoader
 # ---------------------------------------------------------------------------------------------
-class FolderPipeline:
+class FolderPipeline(_Pipeline):
     def __init__(self, root: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
                  crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None):
         from mxnet.gluon.data.vision import ImageFolderDataset
@@ -230,9 +231,6 @@ class FolderPipeline:
         self.crop_ratio, self.num_workers = crop_ratio, num_workers
         self.num_examples = len(self.dataset)
         self.num_classes = num_classes or len(self.dataset.synsets)
-
-    def __len__(self) -> int:
-        return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
 
     def _transform(self, train: bool):
         from mxnet.gluon.data.vision import transforms as T

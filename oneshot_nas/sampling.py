@@ -74,8 +74,12 @@ class PathSampler:
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
         self.method, self.box = constraint_method, box
         self.table = table if table is not None else LookupTable.build(space)
-        if box is not None:
-            self._check_reachable(tuple(range(space.num_scales)), "the whole search space")
+        self._reachable_cache = {}
+        if box is not None and not self._reachable(tuple(range(space.num_scales))):
+            lo, hi = self.table.bounds(self.block_choices).values()
+            raise OneShotError(f"constraint box {box.describe()} is unreachable in the whole search space "
+                               f"(FLOPs {lo.flops / 1e6:.1f}M..{hi.flops / 1e6:.1f}M, params "
+                               f"{lo.params / 1e6:.3f}M..{hi.params / 1e6:.3f}M); widen the box")
         self.evolution = StrollingEvolution(self.table, box, self.rng) if constraint_method == "evolution" else None
         self.unmet = 0  # paths handed out outside the box (box unreachable under the warm-up range)
 
@@ -83,20 +87,19 @@ class PathSampler:
     def channel_genes(self, epoch: int):
         return allowed_channel_genes(epoch, **self.schedule)
 
-    def _check_reachable(self, channels, where: str) -> bool:
-        lo, hi = self.table.bounds(self.block_choices, channels).values()
-        reachable = not (lo.flops > self.box.flops_max or hi.flops < self.box.flops_min
-                         or lo.params > self.box.params_max or hi.params < self.box.params_min)
-        if not reachable and where == "the whole search space":
-            raise OneShotError(f"constraint box {self.box.describe()} is unreachable in {where} "
-                               f"(FLOPs {lo.flops / 1e6:.1f}M..{hi.flops / 1e6:.1f}M, params "
-                               f"{lo.params / 1e6:.3f}M..{hi.params / 1e6:.3f}M); widen the box")
-        return reachable
+    def _reachable(self, channels) -> bool:
+        """Can paths over these channel genes land in the box? (cached: asked once per iteration)"""
+        if channels not in self._reachable_cache:
+            lo, hi = self.table.bounds(self.block_choices, channels).values()
+            self._reachable_cache[channels] = not (
+                lo.flops > self.box.flops_max or hi.flops < self.box.flops_min
+                or lo.params > self.box.params_max or hi.params < self.box.params_min)
+        return self._reachable_cache[channels]
 
     # ---- sampling -------------------------------------------------------------------------
     def sample(self, epoch: int) -> Candidate:
         channels = self.channel_genes(epoch)
-        if self.method == "none" or not self._check_reachable(channels, f"epoch {epoch}"):
+        if self.method == "none" or not self._reachable(channels):
             # Before channel selection widens, the box may be out of reach: train unconstrained then.
             if self.method != "none":
                 self.unmet += 1

@@ -222,9 +222,9 @@ class Run:
 
     def _resume(self):
         state = self.checkpoints.load("last", self.net, self.trainer, self.ctx)
-        if state["config"] != json.loads(json.dumps(dataclasses.asdict(self.cfg))) and \
-                {k: v for k, v in state["config"].items() if k != "num_epochs"} != \
-                {k: v for k, v in dataclasses.asdict(self.cfg).items() if k != "num_epochs"}:
+        def resumable(config: dict) -> dict:  # JSON form (tuples -> lists), --num-epochs may change
+            return {k: v for k, v in json.loads(json.dumps(config)).items() if k != "num_epochs"}
+        if resumable(state["config"]) != resumable(dataclasses.asdict(self.cfg)):
             raise OneShotError(f"checkpoint in {self.cfg.save_dir} was written with another config; "
                                "resume with the same options (only --num-epochs may change) or use another --save-dir")
         self.start_epoch, self.best_err = state["epoch"] + 1, state["best_err"]
