@@ -18,6 +18,10 @@ MID = "mid"
 Width = Union[int, str]
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9  # MXNet convention: weight of the old running value
+# MXNet 1.9 updates BN running statistics in the BACKWARD pass, so a forward-only pass cannot re-estimate
+# them. BN recalibration sets this to a list; imperative forwards then append, per BN in call order,
+# (running_mean, running_var, batch_mean, batch_var), the running arrays being (views of) the parameters.
+BN_RECORDER = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,8 +98,13 @@ def run_unit(F, x, w: dict, unit: ConvUnit, mid: int):
                       pad=(unit.kernel // 2, unit.kernel // 2), num_filter=cout,
                       num_group=cout if unit.depthwise else 1, no_bias=not unit.bias, name=n)
     if unit.bn:
-        x = F.BatchNorm(x, w[f"{n}_gamma"], w[f"{n}_beta"], w[f"{n}_running_mean"], w[f"{n}_running_var"],
-                        eps=BN_EPS, momentum=BN_MOMENTUM, fix_gamma=False, name=f"{n}_bn")
+        args = (x, w[f"{n}_gamma"], w[f"{n}_beta"], w[f"{n}_running_mean"], w[f"{n}_running_var"])
+        if BN_RECORDER is not None and F is nd:
+            x, mean, inv_std = F.BatchNorm(*args, eps=BN_EPS, momentum=BN_MOMENTUM, fix_gamma=False,
+                                           output_mean_var=True)
+            BN_RECORDER.append((args[3], args[4], mean, 1.0 / (inv_std * inv_std) - BN_EPS))
+        else:
+            x = F.BatchNorm(*args, eps=BN_EPS, momentum=BN_MOMENTUM, fix_gamma=False, name=f"{n}_bn")
     return activation(F, x, unit.act)
 
 
