@@ -45,10 +45,10 @@ def test_supernet_run_killed_mid_epoch_resumes_exactly(tmp_path):
     assert proc.wait() == 0, open(log).read()[-2000:]
     # the same run, SIGKILLed during its third epoch, then resumed from its last checkpoint
     proc = _train_process([*argv, "--save-dir", part], env, log)
-    history = os.path.join(part, "history.jsonl")
+    history, last = os.path.join(part, "history.jsonl"), os.path.join(part, "last.json")
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if os.path.exists(history) and len(open(history).read().splitlines()) >= 2:
+    while time.time() < deadline and proc.poll() is None:  # until epoch 1's checkpoint is complete
+        if os.path.exists(last) and json.load(open(last))["epoch"] == 1:  # written atomically
             break
         time.sleep(0.05)
     time.sleep(0.5)  # into the third epoch
