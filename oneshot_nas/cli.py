@@ -279,6 +279,14 @@ def _setup_logging(path: Optional[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
 
 
+def cmd_pack_rec(args) -> int:
+    from .data import pack_folder
+    n = pack_folder(args.folder, args.prefix, resize=args.resize, quality=args.quality,
+                    progress=sys.stderr.isatty())
+    print(f"wrote {args.prefix}.rec, {args.prefix}.idx and {args.prefix}.lst ({n} images)")
+    return 0
+
+
 def _progress(iterable, desc):
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -328,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_network_args(p)
     add_sampling_args(p)
     p.set_defaults(func=cmd_sample_paths, train_constraint_method="evolution")
+
+    p = sub.add_parser("pack-rec", help="pack an image folder (one sub-folder per class) into RecordIO",
+                       description="Pack FOLDER/<class>/<image> into PREFIX.rec + PREFIX.idx (+ PREFIX.lst), classes "
+                                   "numbered in sorted folder order; what MXNet's im2rec.py does for ImageNet.")
+    p.add_argument("folder", help="folder with one sub-folder per class (e.g. ILSVRC2012 train/ or val/)")
+    p.add_argument("prefix", help="output prefix, e.g. ~/.mxnet/datasets/imagenet/rec/train")
+    p.add_argument("--resize", type=int, default=0, help="scale the shorter side to N pixels first (ImageNet: 480)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    p.set_defaults(func=cmd_pack_rec)
 
     p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
                        description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "

@@ -77,3 +77,52 @@ def test_subnet_run_and_corrupt_checkpoint(tmp_path, capsys):
     rc = main(["train", "--model", "OneShot", *TINY, "--num-epochs", "2", "--save-dir", save, "--resume"])
     err = capsys.readouterr().err
     assert rc == 2 and "corrupt" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def imagenet_style(tmp_path_factory):
+    """Fashion-MNIST images as JPEG files in class folders, and the same packed as RecordIO."""
+    from oneshot_nas.data import write_fashion_mnist_folder
+    root = tmp_path_factory.mktemp("imagenet")
+    write_fashion_mnist_folder(str(root / "train"), per_class=12, split="train")
+    write_fashion_mnist_folder(str(root / "val"), per_class=4, split="test")
+    for split in ("train", "val"):
+        assert main(["pack-rec", str(root / split), str(root / "rec" / split)]) == 0
+    return root
+
+
+SMALL_IMAGENET = ["--input-size", "32", "--num-classes", "10", "--batch-size", "16", "--num-epochs", "1",
+                  "--log-interval", "0", "--bn-images", "32", "-j", "1", "--lr", "0.05"]
+
+
+def test_packed_recordio_holds_every_image(imagenet_style):
+    import mxnet as mx
+    rec = str(imagenet_style / "rec" / "train")
+    record = mx.recordio.MXIndexedRecordIO(rec + ".idx", rec + ".rec", "r")
+    labels = sorted(int(mx.recordio.unpack(record.read_idx(k))[0].label) for k in record.keys)
+    assert labels == sorted(list(range(10)) * 12)
+
+
+def test_supernet_trains_from_recordio(imagenet_style, tmp_path, capsys):
+    rec = imagenet_style / "rec"
+    argv = ["train", *SMALL_IMAGENET, "--use-rec", "--rec-train", str(rec / "train.rec"),
+            "--rec-train-idx", str(rec / "train.idx"), "--rec-val", str(rec / "val.rec"),
+            "--rec-val-idx", str(rec / "val.idx"), "--save-dir", str(tmp_path / "rec")]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= record["val_err_top1"] <= 1 and record["distinct_paths"] == 120 // 16
+
+
+def test_subnet_trains_from_image_folder_on_two_cpu_contexts(imagenet_style, tmp_path, capsys):
+    argv = ["train", "--model", "OneShot", *SMALL_IMAGENET, "--data-dir", str(imagenet_style),
+            "--num-cpu-contexts", "2", "--save-dir", str(tmp_path / "folder")]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["images_per_sec"] > 0 and 0 <= record["val_err_top1"] <= 1
+
+
+def test_missing_recordio_is_a_clear_error(tmp_path, capsys):
+    rc = main(["train", *SMALL_IMAGENET, "--use-rec", "--rec-train", str(tmp_path / "nope.rec"),
+               "--save-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nope.rec" in err and "Traceback" not in err
