@@ -7,7 +7,6 @@ Every loop is bounded; an unreachable constraint box is a clear error, not a han
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from typing import List, Optional, Sequence
 
@@ -131,7 +130,7 @@ class PathSampler:
 class StrollingEvolution:
     """Walk the constraint box so that sampled paths cover it evenly (the original's "strolling evolution").
 
-    The FLOPs range is cut into bins of 20M, walked from the top down and back up; within a bin, the
+    The FLOPs range is cut into 7 bins (20M each for 190M..330M), walked from the top down and back up; within a bin, the
     params range is cut into 7 bands (8 levels), walked alternately downwards and upwards. At each step,
     children bred from the parents (uniform crossover, per-gene mutation 0.1) are drawn until some land in
     the current (FLOPs bin, params band) cell; the one at a fixed rank (largest or smallest params,
@@ -139,14 +138,14 @@ class StrollingEvolution:
     cannot be hit within the try budget fall back to the bin, then to the box: never a hang.
     """
 
-    def __init__(self, table: LookupTable, box: Box, rng: np.random.Generator, bin_width: float = 20e6,
+    def __init__(self, table: LookupTable, box: Box, rng: np.random.Generator, flops_bins: int = 7,
                  param_levels: int = 8, parents: int = 5, children: int = 10, mutate: float = 0.1,
                  max_rounds: int = 40):
         self.table, self.box, self.rng = table, box, rng
         self.space = table.space
-        n_bins = max(1, math.ceil((box.flops_max - box.flops_min) / bin_width - 1e-9))
-        tops = [box.flops_max - i * bin_width for i in range(n_bins)]
-        bins = [(max(box.flops_min, t - bin_width), t) for t in tops]
+        # 7 bins: 20M each for the original's 190M..330M box, and the same shape for any other box
+        width = (box.flops_max - box.flops_min) / flops_bins
+        bins = [(box.flops_max - (i + 1) * width, box.flops_max - i * width) for i in range(flops_bins)]
         self.walk = bins + bins[::-1]
         levels = np.linspace(box.params_max, box.params_min, param_levels)
         self.bands = [(float(levels[i + 1]), float(levels[i])) for i in range(param_levels - 1)]

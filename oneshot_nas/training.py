@@ -324,6 +324,9 @@ class Run:
     def run(self) -> dict:
         c = self.cfg
         record = {}
+        if self.start_epoch >= c.num_epochs:
+            LOG.info("nothing to do: %s already finished %d epochs (raise --num-epochs to train longer)",
+                     c.save_dir, c.num_epochs)
         for epoch in range(self.start_epoch, c.num_epochs):
             record = {"epoch": epoch, **self.train_epoch(epoch), **self.validate(epoch)}
             if self.sampler is not None:

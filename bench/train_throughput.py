@@ -1,0 +1,70 @@
+"""Training throughput (images/s) of the supernet (a new random path every iteration) and of a fixed
+subnet, at batch 32 x 224 and batch 128 x 32 by default.
+
+    OMP_NUM_THREADS=2 python bench/train_throughput.py [--steps 6] [--warmup 2] [--use-se --last-conv-after-pooling]
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon, nd  # noqa: E402
+
+from oneshot_nas import zoo  # noqa: E402
+from oneshot_nas.nn import Supernet, build_subnet  # noqa: E402
+from oneshot_nas.space import SearchSpace  # noqa: E402
+
+
+def images_per_second(net, space, batch, steps, warmup, supernet, seed=0):
+    rng = np.random.default_rng(seed)
+    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.01, "momentum": 0.9, "wd": 4e-5})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    x = nd.random.uniform(-1, 1, (batch, 3, space.input_size, space.input_size))
+    y = nd.array(rng.integers(0, space.num_classes, batch))
+    fixed = zoo.get("OneShot").candidate
+    for step in range(warmup + steps):
+        if step == warmup:
+            nd.waitall()
+            start = time.perf_counter()
+        cand = space.sample(rng) if supernet else fixed
+        with autograd.record():
+            loss = loss_fn(net(x, cand) if supernet else net(x), y)
+        loss.backward()
+        trainer.step(batch, ignore_stale_grad=True)
+    nd.waitall()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=6, help="timed iterations per setting")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--settings", default="32x224,128x32", help="comma list of BATCHxSIZE")
+    parser.add_argument("--use-se", action="store_true")
+    parser.add_argument("--last-conv-after-pooling", action="store_true")
+    args = parser.parse_args()
+    print(f"mxnet {mx.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"{os.cpu_count()} cpus, {args.steps} timed steps after {args.warmup} warm-up steps")
+    for setting in args.settings.split(","):
+        batch, size = map(int, setting.split("x"))
+        space = SearchSpace(input_size=size, num_classes=1000 if size >= 64 else 10, use_se=args.use_se,
+                            last_conv_after_pooling=args.last_conv_after_pooling)
+        mx.random.seed(0)
+        supernet = Supernet(space)
+        supernet.initialize()
+        sup = images_per_second(supernet, space, batch, args.steps, args.warmup, supernet=True)
+        subnet = build_subnet(space, zoo.get("OneShot").candidate)
+        subnet.initialize()
+        subnet.hybridize(static_alloc=True, static_shape=True)
+        sub = images_per_second(subnet, space, batch, args.steps, args.warmup, supernet=False)
+        print(f"batch {batch:4d} x {size:3d}px {space.describe():<55} supernet (random path) {sup:7.1f} img/s   "
+              f"OneShot subnet (hybrid) {sub:7.1f} img/s")
+
+
+if __name__ == "__main__":
+    main()
