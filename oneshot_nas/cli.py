@@ -287,6 +287,25 @@ def cmd_pack_rec(args) -> int:
     return 0
 
 
+def cmd_plot_curves(args) -> int:
+    from .plots import training_curves
+    histories = {}
+    for path in args.history:
+        try:
+            with open(path) as f:
+                records = [json.loads(line) for line in f if line.strip()]
+        except OSError as e:
+            raise OneShotError(f"cannot read {path}: {e.strerror}") from None
+        except ValueError:
+            raise OneShotError(f"{path} is not a history.jsonl written by `train`") from None
+        if not records or "val_err_top1" not in records[0]:
+            raise OneShotError(f"{path} holds no epoch records of `train`")
+        histories[os.path.basename(os.path.dirname(os.path.abspath(path))) or path] = records
+    training_curves(histories, args.out, title=args.title)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _progress(iterable, desc):
     if sys.stderr.isatty():
         from tqdm import tqdm
@@ -345,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resize", type=int, default=0, help="scale the shorter side to N pixels first (ImageNet: 480)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     p.set_defaults(func=cmd_pack_rec)
+
+    p = sub.add_parser("plot-curves", help="draw train/val curves from history.jsonl files of `train`")
+    p.add_argument("history", nargs="+", help="history.jsonl files (one line per run, labelled by its folder)")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--title", default="")
+    p.set_defaults(func=cmd_plot_curves)
 
     p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
                        description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "

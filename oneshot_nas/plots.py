@@ -87,3 +87,26 @@ def coverage(points: Dict[str, List[Tuple[float, float]]], box, cell=(20e6, 0.25
                        "occupied_share": float((counts > 0).mean()) if reachable else 0.0,
                        "chi2_per_sample": chi2}
     return out
+
+
+def training_curves(histories: Dict[str, List[dict]], path: str, title: str = "") -> None:
+    """Train accuracy, validation top-1 and train loss per epoch, one line per run (history.jsonl)."""
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label, records in histories.items():
+        epochs = [r["epoch"] + 1 for r in records]
+        line, = axes[0].plot(epochs, [1 - r["val_err_top1"] for r in records], marker="o", label=f"{label} val top-1")
+        axes[0].plot(epochs, [r["train_acc"] for r in records], linestyle="--", color=line.get_color(),
+                     label=f"{label} train")
+        axes[1].plot(epochs, [r["train_loss"] for r in records], marker="o", color=line.get_color(), label=label)
+    axes[0].set_ylabel("accuracy")
+    axes[1].set_ylabel("train loss")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

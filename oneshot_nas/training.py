@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from typing import List, Optional, Tuple
 
@@ -257,7 +258,11 @@ class Run:
         tic = time.time()
         loss_sum, seen, correct, btic = 0.0, 0, 0, time.time()
         flops, paths = [], set()
-        for b, (x, y) in enumerate(self.train_data.epoch_batches(epoch)):
+        batches = self.train_data.epoch_batches(epoch)
+        if sys.stderr.isatty():  # a progress bar for people; logs stay line-based for files
+            from tqdm import tqdm
+            batches = tqdm(batches, total=self.batches_per_epoch, desc=f"epoch {epoch}", leave=False)
+        for b, (x, y) in enumerate(batches):
             if b >= self.batches_per_epoch:
                 break
             self.trainer.set_learning_rate(self._lr(epoch, b))
