@@ -92,14 +92,14 @@ def test_module_entry_point_runs():
 
 
 def test_plot_curves_from_history(capsys, tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
+    folder = tmp_path / "run"
+    folder.mkdir()
     records = [{"epoch": e, "train_acc": 0.1 * e, "train_loss": 2 - 0.1 * e, "val_err_top1": 0.9 - 0.1 * e}
                for e in range(3)]
-    (run / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (folder / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "curves.png"
-    rc, _, _ = run(capsys, "plot-curves", str(run / "history.jsonl"), "--out", str(out))
+    rc, _, _ = run(capsys, "plot-curves", str(folder / "history.jsonl"), "--out", str(out))
     assert rc == 0 and out.stat().st_size > 1000
-    (run / "bad.jsonl").write_text("not json\n")
-    rc, _, err = run(capsys, "plot-curves", str(run / "bad.jsonl"), "--out", str(out))
+    (folder / "bad.jsonl").write_text("not json\n")
+    rc, _, err = run(capsys, "plot-curves", str(folder / "bad.jsonl"), "--out", str(out))
     assert rc == 2 and "bad.jsonl" in err
