@@ -156,3 +156,31 @@ def test_subnet_exports_and_reloads(tmp_path):
     net.export(prefix, epoch=0)
     loaded = mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"], prefix + "-0000.params")
     np.testing.assert_allclose(loaded(x).asnumpy(), y.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_blocks_off_the_path_stay_put_on_several_devices():
+    """With a kvstore over two CPU contexts, a step on path B must not move a block used only by path A."""
+    from mxnet import gluon
+    from oneshot_nas.training import TrainConfig, make_trainer
+    ctx = [mx.cpu(0), mx.cpu(1)]
+    space = SearchSpace(input_size=32, num_classes=10)
+    net = Supernet(space)
+    net.initialize(ctx=ctx)
+    trainer = make_trainer(TrainConfig(space=space.to_dict(), candidate=None, lr=0.1), net, "device")
+    path_a, path_b = Candidate((0,) * 20, (9,) * 20), Candidate((1,) * 20, (9,) * 20)
+    x, y = nd.random.uniform(shape=(8, 3, 32, 32)), nd.array(range(8))
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+
+    def step(cand):
+        xs, ys = gluon.utils.split_and_load(x, ctx), gluon.utils.split_and_load(y, ctx)
+        with autograd.record():
+            losses = [loss_fn(net(a, cand), b) for a, b in zip(xs, ys)]
+        autograd.backward(losses)
+        trainer.step(8, ignore_stale_grad=True)
+
+    only_a = net.choice_layers[5].choices[0].pw1_weight
+    step(path_a)
+    after_a = only_a.data(ctx[0]).asnumpy()
+    step(path_b)
+    assert np.array_equal(only_a.data(ctx[0]).asnumpy(), after_a)
+    assert np.array_equal(only_a.data(ctx[0]).asnumpy(), only_a.data(ctx[1]).asnumpy())
