@@ -85,9 +85,7 @@ class ArrayPipeline(_Pipeline):
     training augmentation = random crop from a 4-pixel padded image + horizontal flip, vectorised."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, train: bool, seed: int = 0,
-                 input_size: int = 32, num_classes: Optional[int] = None, limit: Optional[int] = None):
-        if limit:
-            images, labels = images[:limit], labels[:limit]
+                 input_size: int = 32, num_classes: Optional[int] = None):
         pad = (32 - images.shape[1]) // 2
         self.images = np.pad(images, ((0, 0), (pad, pad), (pad, pad))) if pad > 0 else images
         self.labels = labels.astype(np.float32)
@@ -197,11 +195,11 @@ class RecordPipeline(_Pipeline):
     def epoch_batches(self, epoch: int, start_batch: int = 0):
         it = self._iter(epoch, self.train, self.batch_size)
         for b, batch in enumerate(it):
-            if self.train and b >= len(self):
+            if b >= len(self):
                 break
             if b < start_batch:
                 continue
-            n = batch.data[0].shape[0] - batch.pad
+            n = min(batch.data[0].shape[0] - batch.pad, self.num_examples - b * self.batch_size)
             yield batch.data[0][:n], batch.label[0][:n]
 
     def fixed_subset(self, num_images: int, seed: int, batch_size: int):

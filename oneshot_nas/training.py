@@ -96,10 +96,9 @@ def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_inde
     batch = cfg.batch_size * num_devices
     if cfg.dataset == "fashion-mnist":
         tx, ty, vx, vy = data.load_fashion_mnist(cfg.data_dir)
-        if num_parts > 1:
-            tx, ty = tx[part_index::num_parts], ty[part_index::num_parts]
-        train = data.ArrayPipeline(tx, ty, batch, True, cfg.seed, space.input_size, limit=cfg.train_limit)
-        val = data.ArrayPipeline(vx, vy, batch, False, cfg.seed, space.input_size, limit=cfg.val_limit)
+        train = data.ArrayPipeline(tx[part_index::num_parts], ty[part_index::num_parts], batch, True, cfg.seed,
+                                   space.input_size)
+        val = data.ArrayPipeline(vx, vy, batch, False, cfg.seed, space.input_size)
     elif cfg.use_rec:
         common = dict(seed=cfg.seed, input_size=space.input_size, crop_ratio=cfg.crop_ratio,
                       num_workers=cfg.num_workers)
@@ -113,6 +112,10 @@ def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_inde
         train = data.FolderPipeline(os.path.join(os.path.expanduser(root), "train"), batch, True, **common)
         val = data.FolderPipeline(os.path.join(os.path.expanduser(root), "val"), batch, False,
                                   num_classes=train.num_classes, **common)
+    for pipeline, limit in ((train, cfg.train_limit // num_parts if cfg.train_limit else None),
+                            (val, cfg.val_limit)):
+        if limit:
+            pipeline.num_examples = min(pipeline.num_examples, limit)  # read as far as len() batches
     if train.num_classes != space.num_classes:
         raise OneShotError(f"the training data has {train.num_classes} classes but the network was built for "
                            f"{space.num_classes}; pass --num-classes {train.num_classes}")
@@ -207,6 +210,8 @@ class Run:
         self.is_supernet = cfg.candidate is None
         kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
         parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
+        # Several machines (dist_sync): each trains on its share of the data; only rank 0 writes files.
+        self.is_chief = parts[1] == 0
         self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
         mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
         self.net = build_net(cfg, self.ctx)
@@ -214,11 +219,12 @@ class Run:
         self.checkpoints = Checkpoints(cfg.save_dir)
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
         self.start_epoch, self.best_err = 0, 1.0
-        atomic_write_text(os.path.join(cfg.save_dir, "config.json"), json.dumps(dataclasses.asdict(cfg), indent=1))
         self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
+        if self.is_chief:
+            atomic_write_text(os.path.join(cfg.save_dir, "config.json"), json.dumps(dataclasses.asdict(cfg), indent=1))
         if resume:
             self._resume()
-        elif os.path.exists(self.history_path):
+        elif self.is_chief and os.path.exists(self.history_path):
             os.remove(self.history_path)
         self.bn_batches = self.train_data.fixed_subset(cfg.bn_images, cfg.seed + 1, cfg.batch_size) \
             if self.is_supernet else None
@@ -233,7 +239,8 @@ class Run:
         self.start_epoch, self.best_err = state["epoch"] + 1, state["best_err"]
         if self.sampler is not None and state.get("sampler"):
             self.sampler.load_state_dict(state["sampler"])
-        self._truncate_history(self.start_epoch)
+        if self.is_chief:
+            self._truncate_history(self.start_epoch)
         LOG.info("resumed from %s at epoch %d", self.checkpoints.path("last", "*"), self.start_epoch)
 
     def _truncate_history(self, epochs: int) -> None:
@@ -328,6 +335,23 @@ class Run:
         LOG.info("[Epoch %d] validation: err-top1=%f err-top5=%f", epoch, err1, err5)
         return {"val_err_top1": err1, "val_err_top5": err5, **({"val_path": str(candidate)} if candidate else {})}
 
+    def _save_epoch(self, epoch: int, record: dict) -> None:
+        c = self.cfg
+        state = {"epoch": epoch, "best_err": min(self.best_err, record["val_err_top1"]),
+                 "config": dataclasses.asdict(c), "sampler": self.sampler.state_dict() if self.sampler else None,
+                 "record": record}
+        is_best = record["val_err_top1"] < self.best_err
+        self.best_err = state["best_err"]
+        if not self.is_chief:
+            return
+        if is_best:
+            self.checkpoints.save("best", self.net, self.trainer, state)
+        if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
+            self.checkpoints.save(f"epoch-{epoch:04d}", self.net, self.trainer, state)
+        with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
+            f.write(json.dumps(record) + "\n")
+        self.checkpoints.save("last", self.net, self.trainer, state)
+
     def run(self) -> dict:
         c = self.cfg
         record = {}
@@ -338,15 +362,5 @@ class Run:
             record = {"epoch": epoch, **self.train_epoch(epoch), **self.validate(epoch)}
             if self.sampler is not None:
                 record["paths_outside_box"] = self.sampler.unmet
-            state = {"epoch": epoch, "best_err": min(self.best_err, record["val_err_top1"]),
-                     "config": dataclasses.asdict(c), "sampler": self.sampler.state_dict() if self.sampler else None,
-                     "record": record}
-            if record["val_err_top1"] < self.best_err:
-                self.best_err = record["val_err_top1"]
-                self.checkpoints.save("best", self.net, self.trainer, state)
-            if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
-                self.checkpoints.save(f"epoch-{epoch:04d}", self.net, self.trainer, state)
-            with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
-                f.write(json.dumps(record) + "\n")
-            self.checkpoints.save("last", self.net, self.trainer, state)
+            self._save_epoch(epoch, record)
         return record
