@@ -374,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
                        description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "
                                    "iteration, or a fixed architecture from scratch.")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON preset of option values (see configs/); command-line flags override it")
     g = p.add_argument_group("model")
     g.add_argument("--model", default="ShuffleNas",
                    help=f"ShuffleNas (supernet), ShuffleNas_fixArch (with --block/--channel-choices) or a published "
@@ -434,8 +436,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def apply_config_file(parser: argparse.ArgumentParser, argv: List[str]) -> None:
+    """``--config FILE``: a JSON object of option values (names as on the command line, without the
+    dashes) that become the defaults of the command; flags given on the command line still win."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if not known.config:
+        return
+    try:
+        with open(known.config) as f:
+            preset = json.load(f)
+    except OSError as e:
+        raise OneShotError(f"cannot read config {known.config}: {e.strerror}") from None
+    except ValueError as e:
+        raise OneShotError(f"config {known.config} is not valid JSON: {e}") from None
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[known.command]
+    names = {}  # every flag name (without dashes) and every destination -> destination
+    for action in sub._actions:
+        if action.dest in ("help", "config") or not action.option_strings:
+            continue
+        names[action.dest.replace("_", "-")] = action.dest
+        names.update({o.lstrip("-"): action.dest for o in action.option_strings if o.startswith("--")})
+    values = {}
+    for key, value in preset.items():
+        name = key.lstrip("-").replace("_", "-")
+        if name not in names:
+            raise OneShotError(f"config {known.config}: unknown option {key!r} for `{known.command}`; valid: "
+                               + ", ".join(sorted(names)))
+        values[names[name]] = value
+    sub.set_defaults(**values)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        apply_config_file(parser, argv)
+    except OneShotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -2,6 +2,7 @@
 #   DATASET=imagenet (default) | fashion-mnist     which recipe to run
 #   REC_DIR=~/.mxnet/datasets/imagenet/rec          ImageNet RecordIO folder (train.rec/.idx, val.rec/.idx)
 #   NUM_GPUS=...                                    override the recipe's GPU count (0 = CPU)
+# Recipes live in configs/<name>_<dataset>.json; extra arguments to a script override them.
 #   SAVE_ROOT=runs                                  where runs are written
 #   PYTHON=...                                      interpreter (default: .venv/bin/python if present)
 cd "$(dirname "$0")/.." || exit 1
@@ -20,13 +21,17 @@ imagenet_data() {
          --rec-val "$REC_DIR/val.rec" --rec-val-idx "$REC_DIR/val.idx"
 }
 
-# The small-data recipe: Fashion-MNIST at 32x32 on the CPU, a few minutes on 2 cores.
-fashion_data() {
-    echo --dataset fashion-mnist --input-size 32 --num-classes 10 --num-gpus 0 -j 2 \
-         --val-limit 2000 --log-interval 40
+# The data flags of a run: ImageNet RecordIO from $REC_DIR, or nothing (the fashion-mnist presets say it all).
+data_flags() {
+    if [ "$DATASET" = imagenet ]; then imagenet_data; fi
 }
 
 case "$DATASET" in
     imagenet|fashion-mnist) ;;
     *) echo "DATASET must be imagenet or fashion-mnist, not '$DATASET'" >&2; exit 2 ;;
 esac
+
+# gpu_flags: the preset's GPU count unless NUM_GPUS overrides it.
+gpu_flags() {
+    if [ -n "${NUM_GPUS:-}" ]; then echo --num-gpus "$NUM_GPUS"; fi
+}

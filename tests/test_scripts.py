@@ -1,0 +1,44 @@
+"""Every training script runs its DATASET=fashion-mnist recipe (cut down by extra flags) and resumes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from oneshot_nas.data import FASHION_MNIST_DIR
+
+pytestmark = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
+                                reason="needs the dataset-fashion-mnist Debian package (scripts/setup.sh installs it)")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--num-epochs", "1", "--train-limit", "128", "--val-limit", "64", "--bn-images", "32", "--batch-size", "32"]
+
+
+@pytest.mark.parametrize("script, save", [
+    ("train_supernet.sh", "supernet"), ("train_supernet+.sh", "supernet+"),
+    ("train_supernet+_with_constraints.sh", "supernet+_constraints"), ("train_oneshot.sh", "oneshot"),
+    ("train_oneshot+.sh", "oneshot+"), ("train_oneshot-s+.sh", "oneshot-s+")])
+def test_script_small_recipe_runs_and_resumes(script, save, tmp_path):
+    env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable,
+           "OMP_NUM_THREADS": "2"}
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", script), *TINY], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = json.load(open(tmp_path / save / "config.json"))
+    assert config["dataset"] == "fashion-mnist"
+    assert config["space"]["input_size"] == 32 and config["train_limit"] == 128
+    # running the same command again picks up the finished run instead of starting over
+    again = subprocess.run(["sh", os.path.join(REPO, "scripts", script), *TINY], env=env, capture_output=True,
+                           text=True)
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_train_oneshot_picks_up_the_search_result(tmp_path):
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "best.json").write_text(json.dumps(
+        {"candidate": "00010010320122120020-87685734242345663346"}))
+    env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable}
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", "train_oneshot.sh"), *TINY], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.load(open(tmp_path / "oneshot" / "config.json"))["candidate"] == \
+        "00010010320122120020-87685734242345663346"
