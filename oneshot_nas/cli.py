@@ -473,12 +473,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        apply_config_file(parser, argv)
-    except OneShotError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    try:
+        apply_config_file(parser, argv)  # presets become defaults before the flags are parsed
+        args = parser.parse_args(argv)
         return args.func(args)
     except OneShotError as e:
         print(f"error: {e}", file=sys.stderr)
