@@ -18,26 +18,24 @@ from .nn import layers
 
 
 def recalibrate(net, forward: Callable, batches: Iterable[Sequence], ctx_list) -> int:
-    """Feed ``batches`` (lists of (data, label)) through ``forward(x)`` on ``ctx_list[0]`` and set exact
-    BN statistics on the path, on every context. ``forward`` must run imperatively (a supernet path or a
-    non-hybridized subnet). Returns the number of images used."""
-    ctx = ctx_list[0]
+    """Feed ``batches`` (lists of (data, label)) through ``forward(x)``, one batch per context in turn, and
+    set exact BN statistics on the path, on every context. ``forward`` must run imperatively (a supernet
+    path or a non-hybridized subnet) on the context of its input. Returns the number of images used."""
+    home = ctx_list[0]
     sums, targets, total = None, None, 0
-    for data, _ in batches:
-        n = data.shape[0]
-        layers.BN_RECORDER = []
-        try:
-            with autograd.train_mode():
-                forward(data.as_in_context(ctx)).wait_to_read()
-            recorded = layers.BN_RECORDER
-        finally:
-            layers.BN_RECORDER = None
+    for i, (data, _) in enumerate(batches):
+        ctx = ctx_list[i % len(ctx_list)]
+        recorded = _record_batch_stats(forward, data.as_in_context(ctx))
         if sums is None:
+            if ctx != home:
+                raise RuntimeError("the first batch must run on the first context")
             targets = [(m, v) for m, v, _, _ in recorded]
             sums = [[nd.zeros_like(mu), nd.zeros_like(mu)] for _, _, mu, _ in recorded]
         if len(recorded) != len(sums):
             raise RuntimeError("the forward passed through a different number of BN layers between batches")
+        n = data.shape[0]
         for acc, (_, _, mu, var) in zip(sums, recorded):
+            mu, var = mu.as_in_context(home), var.as_in_context(home)
             acc[0] += n * mu
             acc[1] += n * (var + mu * mu)
         total += n
@@ -47,8 +45,19 @@ def recalibrate(net, forward: Callable, batches: Iterable[Sequence], ctx_list) -
         mean = s1 / total
         running_mean[:] = mean  # in place: these are the parameters (or views of their active channels)
         running_var[:] = nd.maximum(s2 / total - mean * mean, 0)
-    _broadcast_running_stats(net, ctx, ctx_list)
+    _broadcast_running_stats(net, home, ctx_list)
     return total
+
+
+def _record_batch_stats(forward: Callable, data) -> list:
+    """(running_mean, running_var, batch_mean, batch_var) of every BN the forward passes, in order."""
+    layers.BN_RECORDER = []
+    try:
+        with autograd.train_mode():
+            forward(data)
+        return layers.BN_RECORDER
+    finally:
+        layers.BN_RECORDER = None
 
 
 def running_stat_params(net) -> List:

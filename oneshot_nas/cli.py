@@ -13,24 +13,38 @@ from typing import List, Optional
 
 from . import zoo
 from .errors import OneShotError
-from .space import CHANNEL_LAYOUTS, Candidate, SearchSpace
+from .space import CHANNEL_LAYOUTS, Candidate, SearchSpace, parse_gene_list
 
 
 # ---------------------------------------------------------------------------------------------
 # shared argument groups
 # ---------------------------------------------------------------------------------------------
-def add_network_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("network (search space) options")
+NETWORK_DEFAULTS = {"channels_layout": None, "use_se": False, "last_conv_after_pooling": False, "input_size": 224,
+                    "num_classes": 1000}
+
+
+def add_network_args(parser: argparse.ArgumentParser, inherited_from: Optional[str] = None) -> None:
+    """The network flags; with ``inherited_from`` their defaults come from that file (resolved later)."""
+    g = parser.add_argument_group("network (search space) options"
+                                  + (f"; defaults: {inherited_from}" if inherited_from else ""))
     g.add_argument("--channels-layout", choices=sorted(CHANNEL_LAYOUTS), default=None,
                    help="stage widths: OneShot [64,160,320,640] or ShuffleNetV2+ [48,128,256,512] "
                         "(default: the --model's, else OneShot)")
-    g.add_argument("--use-se", action="store_true",
+    g.add_argument("--use-se", action="store_true", default=None if inherited_from else False,
                    help="hard-swish in stages 1-3 and SE in stages 2-3 (ShuffleNetV2+ style)")
-    g.add_argument("--last-conv-after-pooling", action="store_true",
+    g.add_argument("--last-conv-after-pooling", action="store_true", default=None if inherited_from else False,
                    help="MobileNetV3 tail: global pooling, then the 1024-wide 1x1 conv (no BN)")
-    g.add_argument("--input-size", type=int, default=224,
+    g.add_argument("--input-size", type=int, default=None if inherited_from else 224,
                    help="input resolution, a multiple of 32; below 64 the stem keeps stride 1 (default 224)")
-    g.add_argument("--num-classes", type=int, default=1000, help="number of classes (default 1000)")
+    g.add_argument("--num-classes", type=int, default=None if inherited_from else 1000,
+                   help="number of classes (default 1000)")
+
+
+def inherit_network_args(args, space: dict) -> None:
+    """Fill network flags left unset (None) from a saved space, then from the usual defaults."""
+    for name, default in NETWORK_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, space.get(name, default))
 
 
 def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False) -> None:
@@ -62,6 +76,20 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--train-constraint-method", choices=("none", "random", "evolution"), default=None,
                    help="how sampled paths meet the box: rejection sampling or strolling evolution "
                         "(default: evolution when a box is given, else none)")
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data source")
+    g.add_argument("--dataset", choices=("imagenet", "fashion-mnist"), default="imagenet")
+    g.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or ImageNet folder with train/ val/")
+    g.add_argument("--use-rec", action="store_true", help="ImageNet from RecordIO files")
+    g.add_argument("--rec-train", default="~/.mxnet/datasets/imagenet/rec/train.rec")
+    g.add_argument("--rec-train-idx", default="~/.mxnet/datasets/imagenet/rec/train.idx")
+    g.add_argument("--rec-val", default="~/.mxnet/datasets/imagenet/rec/val.rec")
+    g.add_argument("--rec-val-idx", default="~/.mxnet/datasets/imagenet/rec/val.idx")
+    g.add_argument("--crop-ratio", type=float, default=0.875, help="val: resize to input/crop-ratio, centre crop")
+    g.add_argument("-j", "--num-data-workers", "--num-workers", dest="num_workers", type=int, default=4,
+                   help="decoding workers")
 
 
 def sampler_from_args(args, space: SearchSpace, seed: int, table=None):
@@ -258,6 +286,53 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    import dataclasses
+    import logging
+
+    from .search.run import Search, SearchConfig
+    params = args.supernet_params
+    if os.path.isdir(params):
+        params = os.path.join(params, "last.params")  # a `train` save dir: its newest checkpoint
+    if not os.path.exists(params):
+        raise OneShotError(f"supernet params {params} do not exist; train one with scripts/train_supernet.sh "
+                           "(runs/supernet/last.params) or pass --supernet-params")
+    saved = os.path.join(os.path.dirname(os.path.abspath(params)), "config.json")
+    saved_space = {}
+    if os.path.exists(saved):  # the supernet's training config: its network flags are the defaults
+        try:
+            with open(saved) as f:
+                saved_space = json.load(f).get("space", {})
+        except (ValueError, AttributeError):
+            saved_space = {}
+    inherit_network_args(args, saved_space)
+    space = space_from_args(args)
+    os.makedirs(args.out_dir, exist_ok=True)
+    _setup_logging(os.path.join(args.out_dir, "search.log"))
+    fixed = {}
+    for name in ("fixed_block_choices", "fixed_channel_choices"):
+        value = getattr(args, name)
+        fixed[name] = list(parse_gene_list(value, name.split("_")[1])) if value else None
+    constraints = {k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max", "max_flops",
+                                                 "min_flops", "max_params", "min_params", "max_normalized_score")}
+    cfg = SearchConfig(
+        space=space.to_dict(), supernet_params=params, out_dir=args.out_dir, dataset=args.dataset,
+        data_dir=args.data_dir, use_rec=args.use_rec, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
+        rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, num_workers=args.num_workers,
+        batch_size=args.batch_size, num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts,
+        update_bn_images=args.update_bn_images, val_images=args.val_images, search_mode=args.search_mode,
+        search_space=args.search_space, two_stage=args.two_stage, **fixed, population_size=args.population_size,
+        retain_length=args.retain_length, random_select=args.random_select, mutate_chance=args.mutate_chance,
+        search_iters=args.search_iters, topk=args.topk, search_target=args.search_target,
+        score_acc_ratio=args.score_acc_ratio, constraints=constraints, lookup_table=args.lookup_table,
+        seed=args.seed)
+    logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    best = Search(cfg, resume=args.resume).run()
+    print(json.dumps({k: best[k] for k in ("candidate", "top1", "top5", "flops", "params", "normalized_score")}
+                     | {"best_json": os.path.join(args.out_dir, "best.json")}))
+    return 0
+
+
 def _candidate_from_file(path: str) -> Candidate:
     try:
         with open(path) as f:
@@ -277,6 +352,7 @@ def _setup_logging(path: Optional[str]) -> None:
     if path:
         handlers.append(logging.FileHandler(path))
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # it logs every animation it saves
 
 
 def cmd_pack_rec(args) -> int:
@@ -388,16 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier (default 0.2 with SE, else 0.1)")
     add_network_args(p)
     add_sampling_args(p)
+    add_data_args(p)
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=("imagenet", "fashion-mnist"), default="imagenet")
-    g.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or ImageNet folder with train/ val/")
-    g.add_argument("--use-rec", action="store_true", help="ImageNet from RecordIO files")
-    g.add_argument("--rec-train", default="~/.mxnet/datasets/imagenet/rec/train.rec")
-    g.add_argument("--rec-train-idx", default="~/.mxnet/datasets/imagenet/rec/train.idx")
-    g.add_argument("--rec-val", default="~/.mxnet/datasets/imagenet/rec/val.rec")
-    g.add_argument("--rec-val-idx", default="~/.mxnet/datasets/imagenet/rec/val.idx")
-    g.add_argument("--crop-ratio", type=float, default=0.875, help="val: resize to input/crop-ratio, centre crop")
-    g.add_argument("-j", "--num-data-workers", dest="num_workers", type=int, default=4, help="decoding workers")
     g.add_argument("--reduced-dataset-scale", type=int, default=1, help="train only 1/N of the batches each epoch")
     g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (small runs)")
     g.add_argument("--val-limit", type=int, default=None, help="use only the first N validation images")
@@ -433,26 +501,74 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--log-interval", type=int, default=50)
     g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("search", help="search a trained supernet (genetic or random, under constraints)",
+                       description="Score candidates with the trained supernet (BN recalibrated per candidate on a "
+                                   "fixed training subset, then validated on a fixed validation subset) and search "
+                                   "them with the genetic algorithm or at random. Writes OUT_DIR/records.jsonl, "
+                                   "state.json, best.json (for `train --candidate-file`), plots and search.log.")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON preset of option values (see configs/); command-line flags override it")
+    g = p.add_argument_group("supernet and outputs")
+    g.add_argument("--supernet-params", default="runs/supernet",
+                   help="supernet .params file, or a `train` save dir (its last.params); the network flags default "
+                        "to the config.json beside it (default %(default)s)")
+    g.add_argument("--out-dir", default="runs/search", help="where records, state, plots and best.json go")
+    g.add_argument("--resume", action="store_true", help="continue the search in --out-dir where it stopped")
+    g.add_argument("--lookup-table", default=None, metavar="FILE",
+                   help="FLOPs/params table of this network config (default: built in memory from the formulas)")
+    g.add_argument("--seed", type=int, default=0)
+    add_network_args(p, inherited_from="the supernet's config.json, else as for `train`")
+    add_data_args(p)
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--batch-size", type=int, default=128, help="per device")
+    g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
+    g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
+    g.add_argument("--update-bn-images", type=int, default=20000,
+                   help="training images (fixed, seeded subset, validation transform) for BN recalibration")
+    g.add_argument("--val-images", type=int, default=None, help="validate on the first N validation images (default all)")
+    g = p.add_argument_group("search")
+    g.add_argument("--search-mode", choices=("genetic", "random"), default="genetic")
+    g.add_argument("--search-space", choices=("joint", "block", "channel"), default="joint",
+                   help="which genes are searched; block search keeps channels at --fixed-channel-choices "
+                        "(default: scale 1.0), channel search needs --fixed-block-choices")
+    g.add_argument("--two-stage", action="store_true",
+                   help="genetic block search, then channel search on the best blocks (each --search-iters generations)")
+    g.add_argument("--fixed-block-choices", default=None, help="comma list of 20 block genes kept fixed")
+    g.add_argument("--fixed-channel-choices", default=None, help="comma list of 20 channel genes kept fixed")
+    g.add_argument("--population-size", type=int, default=50,
+                   help="genetic: population per generation; random: candidates per logged chunk")
+    g.add_argument("--retain-length", type=int, default=10, help="genetic: best members kept as parents")
+    g.add_argument("--random-select", type=float, default=0.1, help="genetic: chance to keep any other member")
+    g.add_argument("--mutate-chance", type=float, default=0.1, help="genetic: per-gene mutation probability")
+    g.add_argument("--search-iters", type=int, default=20,
+                   help="genetic: generations (per stage); random: candidates evaluated")
+    g.add_argument("--topk", type=int, default=3, help="candidates in the final table and best.json")
+    g.add_argument("--search-target", choices=("acc", "balanced_flop_acc"), default="acc",
+                   help="fitness: top-1, or top-1 - score-acc-ratio x normalised score")
+    g.add_argument("--score-acc-ratio", type=float, default=0.1, help="balanced_flop_acc: weight of the score")
+    g = p.add_argument_group("constraints (checked on the lookup table before any evaluation; -1 = off)")
+    g.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
+                   help=f"reference of ratios and scores: {', '.join(COMPARISON_MODELS)} (default %(default)s)")
+    g.add_argument("--flop-max", type=float, default=-1, help="FLOPs <= this x the comparison model's")
+    g.add_argument("--param-max", type=float, default=-1, help="params <= this x the comparison model's")
+    g.add_argument("--max-flops", type=float, default=-1, help="FLOPs <= this many millions")
+    g.add_argument("--min-flops", type=float, default=-1, help="FLOPs >= this many millions")
+    g.add_argument("--max-params", type=float, default=-1, help="params <= this many millions")
+    g.add_argument("--min-params", type=float, default=-1, help="params >= this many millions")
+    g.add_argument("--max-normalized-score", type=float, default=2.0,
+                   help="F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref <= 1; default 2)")
+    p.set_defaults(func=cmd_search)
     return parser
 
 
-def apply_config_file(parser: argparse.ArgumentParser, argv: List[str]) -> None:
-    """``--config FILE``: a JSON object of option values (names as on the command line, without the
-    dashes) that become the defaults of the command; flags given on the command line still win."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("command", nargs="?")
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    if not known.config:
-        return
-    try:
-        with open(known.config) as f:
-            preset = json.load(f)
-    except OSError as e:
-        raise OneShotError(f"cannot read config {known.config}: {e.strerror}") from None
-    except ValueError as e:
-        raise OneShotError(f"config {known.config} is not valid JSON: {e}") from None
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[known.command]
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+
+
+def set_option_defaults(sub: argparse.ArgumentParser, preset: dict, source: str, command: str) -> None:
+    """Option values (names as on the command line, without the dashes) become the command's defaults,
+    so flags given on the command line still win; an unknown name is an error naming ``source``."""
     names = {}  # every flag name (without dashes) and every destination -> destination
     for action in sub._actions:
         if action.dest in ("help", "config") or not action.option_strings:
@@ -463,17 +579,47 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: List[str]) -> None:
     for key, value in preset.items():
         name = key.lstrip("-").replace("_", "-")
         if name not in names:
-            raise OneShotError(f"config {known.config}: unknown option {key!r} for `{known.command}`; valid: "
-                               + ", ".join(sorted(names)))
+            raise OneShotError(f"{source}: unknown option {key!r} for `{command}`; valid: " + ", ".join(sorted(names)))
         values[names[name]] = value
     sub.set_defaults(**values)
+
+
+def apply_presets(parser: argparse.ArgumentParser, argv: List[str]) -> None:
+    """Defaults from files named on the command line, weakest first: the network flags of a search's
+    ``best.json`` (``train --candidate-file``), then a ``--config`` preset; explicit flags beat both."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--config")
+    pre.add_argument("--candidate-file")
+    known, _ = pre.parse_known_args(argv)
+    if known.command == "train" and known.candidate_file:
+        flags = _read_json(known.candidate_file, "candidate file", required=False)
+        if isinstance(flags, dict) and isinstance(flags.get("flags"), dict):
+            set_option_defaults(_subparser(parser, "train"), flags["flags"], known.candidate_file, "train")
+    if known.config and known.command:
+        preset = _read_json(known.config, "config", required=True)
+        if not isinstance(preset, dict):
+            raise OneShotError(f"config {known.config} must hold a JSON object of option values")
+        set_option_defaults(_subparser(parser, known.command), preset, f"config {known.config}", known.command)
+
+
+def _read_json(path: str, what: str, required: bool):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise OneShotError(f"cannot read {what} {path}: {e.strerror}") from None
+    except ValueError as e:
+        if required:
+            raise OneShotError(f"{what} {path} is not valid JSON: {e}") from None
+        return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        apply_config_file(parser, argv)  # presets become defaults before the flags are parsed
+        apply_presets(parser, argv)  # presets become defaults before the flags are parsed
         args = parser.parse_args(argv)
         return args.func(args)
     except OneShotError as e:

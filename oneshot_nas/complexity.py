@@ -157,15 +157,24 @@ class LookupTable:
 
     def bounds(self, block_genes=None, channel_genes=None) -> Dict[str, Cost]:
         """Cheapest and most expensive candidates' cost, per metric (layers are independent),
-        optionally over the allowed block / channel genes only."""
-        block_genes = range(self.space.num_blocks) if block_genes is None else block_genes
-        channel_genes = range(self.space.num_scales) if channel_genes is None else channel_genes
+        optionally over the allowed block / channel genes only: one list of genes for every layer, or
+        one list per layer."""
+        blocks = self._per_layer(block_genes, self.space.num_blocks)
+        channels = self._per_layer(channel_genes, self.space.num_scales)
         lo = hi = self.stem + self.tail
-        for row in self.entries:
-            cells = [Cost(*row[b][c]) for b in block_genes for c in channel_genes]
+        for row, allowed_b, allowed_c in zip(self.entries, blocks, channels):
+            cells = [Cost(*row[b][c]) for b in allowed_b for c in allowed_c]
             lo = lo + Cost(min(c.flops for c in cells), min(c.params for c in cells))
             hi = hi + Cost(max(c.flops for c in cells), max(c.params for c in cells))
         return {"min": lo, "max": hi}
+
+    def _per_layer(self, genes, count: int):
+        if genes is None:
+            genes = range(count)
+        genes = list(genes)
+        if genes and hasattr(genes[0], "__iter__"):
+            return [list(g) for g in genes]
+        return [genes] * self.space.num_layers
 
     # ---- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import dataclasses
 import struct
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -79,6 +80,13 @@ class _Pipeline:
         # Training drops the last partial batch (BN on a 1-image batch is meaningless); eval keeps it.
         return self.num_examples // self.batch_size if self.train else math.ceil(self.num_examples / self.batch_size)
 
+    def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int) -> Iterator[Tuple[object, object]]:
+        raise NotImplementedError
+
+    def fixed_subset(self, num_images: int, seed: int, batch_size: int) -> List[Tuple[object, object]]:
+        """A fixed, seeded subset of ``num_images`` with the validation transform (BN recalibration)."""
+        return list(self.iter_fixed_subset(num_images, seed, batch_size))
+
 
 class ArrayPipeline(_Pipeline):
     """In-memory grey images -> 3 x S x S batches: zero-pad 28 -> 32 (then resize if S != 32),
@@ -124,12 +132,11 @@ class ArrayPipeline(_Pipeline):
                 grey = self._augment(grey, np.random.default_rng([self.seed, epoch, b]))
             yield self._normalise(grey), nd.array(self.labels[idx])
 
-    def fixed_subset(self, num_images: int, seed: int, batch_size: int) -> List[Tuple[object, object]]:
-        """A fixed, seeded subset with the validation transform (for BN recalibration)."""
+    def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int):
         from mxnet import nd
         idx = np.sort(np.random.default_rng(seed).permutation(self.num_examples)[:num_images])
-        return [(self._normalise(self.images[idx[i:i + batch_size]]), nd.array(self.labels[idx[i:i + batch_size]]))
-                for i in range(0, len(idx), batch_size)]
+        for i in range(0, len(idx), batch_size):
+            yield self._normalise(self.images[idx[i:i + batch_size]]), nd.array(self.labels[idx[i:i + batch_size]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,16 +209,14 @@ class RecordPipeline(_Pipeline):
             n = min(batch.data[0].shape[0] - batch.pad, self.num_examples - b * self.batch_size)
             yield batch.data[0][:n], batch.label[0][:n]
 
-    def fixed_subset(self, num_images: int, seed: int, batch_size: int):
-        it = self._iter(0, False, batch_size, shuffle_seed=seed)
-        out, seen = [], 0
-        for batch in it:
+    def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int):
+        seen = 0
+        for batch in self._iter(0, False, batch_size, shuffle_seed=seed):
             n = min(batch.data[0].shape[0] - batch.pad, num_images - seen)
-            out.append((batch.data[0][:n].copy(), batch.label[0][:n].copy()))
+            yield batch.data[0][:n].copy(), batch.label[0][:n].copy()
             seen += n
             if seen >= num_images:
                 break
-        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,10 +263,10 @@ class FolderPipeline(_Pipeline):
             if b >= start_batch:
                 yield batch[0], batch[1].astype("float32")
 
-    def fixed_subset(self, num_images: int, seed: int, batch_size: int):
+    def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int):
         idx = sorted(np.random.default_rng(seed).permutation(self.num_examples)[:num_images].tolist())
-        loader = self._loader(self.dataset, False, batch_size, sampler=_ListSampler(idx))
-        return [(d, l.astype("float32")) for d, l in loader]
+        for d, l in self._loader(self.dataset, False, batch_size, sampler=_ListSampler(idx)):
+            yield d, l.astype("float32")
 
 
 class _ListSampler:
@@ -273,6 +278,73 @@ class _ListSampler:
 
     def __len__(self):
         return len(self.indices)
+
+
+# ---------------------------------------------------------------------------------------------
+# choosing the pipelines of a run
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where the images come from: the embedded Fashion-MNIST, ImageNet RecordIO, or an image folder."""
+
+    dataset: str = "imagenet"
+    data_dir: Optional[str] = None
+    use_rec: bool = False
+    rec_train: str = "~/.mxnet/datasets/imagenet/rec/train.rec"
+    rec_train_idx: str = "~/.mxnet/datasets/imagenet/rec/train.idx"
+    rec_val: str = "~/.mxnet/datasets/imagenet/rec/val.rec"
+    rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
+    crop_ratio: float = 0.875
+    num_workers: int = 4
+
+    @classmethod
+    def from_config(cls, cfg) -> "DataSource":
+        """The source fields of any config object holding them under the same names."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
+def make_pipelines(src: DataSource, space, batch_size: int, seed: int, num_parts: int = 1, part_index: int = 0,
+                   train_limit: Optional[int] = None, val_limit: Optional[int] = None):
+    """(train, val) pipelines for ``space``'s input size; the training data is split into ``num_parts``
+    (one per worker), ``train_limit`` caps the whole run's training images before that split."""
+    if src.dataset == "fashion-mnist":
+        tx, ty, vx, vy = load_fashion_mnist(src.data_dir)
+        train = ArrayPipeline(tx[part_index::num_parts], ty[part_index::num_parts], batch_size, True, seed,
+                              space.input_size)
+        val = ArrayPipeline(vx, vy, batch_size, False, seed, space.input_size)
+    else:
+        common = dict(seed=seed, input_size=space.input_size, crop_ratio=src.crop_ratio, num_workers=src.num_workers)
+        if src.use_rec:
+            train = RecordPipeline(src.rec_train, src.rec_train_idx, batch_size, True, num_parts=num_parts,
+                                   part_index=part_index, **common)
+            val = RecordPipeline(src.rec_val, src.rec_val_idx, batch_size, False, num_classes=train.num_classes,
+                                 **common)
+        else:
+            root = os.path.expanduser(src.data_dir or "~/.mxnet/datasets/imagenet")
+            train = FolderPipeline(os.path.join(root, "train"), batch_size, True, **common)
+            val = FolderPipeline(os.path.join(root, "val"), batch_size, False, num_classes=train.num_classes,
+                                 **common)
+    for pipeline, limit in ((train, train_limit // num_parts if train_limit else None), (val, val_limit)):
+        if limit:
+            pipeline.num_examples = min(pipeline.num_examples, limit)  # read as far as len() batches
+    if train.num_classes != space.num_classes:
+        raise OneShotError(f"the training data has {train.num_classes} classes but the network was built for "
+                           f"{space.num_classes}; pass --num-classes {train.num_classes}")
+    return train, val
+
+
+class ReplayableBatches:
+    """Batches read once and kept in memory when they fit in ``budget_bytes``, else re-read on every pass
+    (a search's ImageNet validation set does not fit in memory; its Fashion-MNIST one does)."""
+
+    def __init__(self, read: Callable[[], Iterator[Tuple[object, object]]], num_images: int, input_size: int,
+                 budget_bytes: float = 2 * 2 ** 30):
+        self.read, self.num_images = read, num_images
+        self.in_memory = num_images * 3 * input_size * input_size * 4 <= budget_bytes
+        self._cache = list(read()) if self.in_memory else None
+
+    def __iter__(self):
+        return iter(self._cache) if self.in_memory else self.read()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -110,3 +110,82 @@ def training_curves(histories: Dict[str, List[dict]], path: str, title: str = ""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# search
+# ---------------------------------------------------------------------------------------------
+SCORE_AXIS = "1 - normalised score  (1 - (F/F_ref + P/P_ref) / 2; right = cheaper)"
+
+
+def _scatter_generation(ax, records: List[dict], history: List[dict], lims=None, comparison: str = "") -> None:
+    if history:
+        ax.scatter([1 - r["normalized_score"] / 2 for r in history], [r["top1"] for r in history], s=8,
+                   color="lightgrey", label="earlier generations")
+    ax.scatter([1 - r["normalized_score"] / 2 for r in records], [r["top1"] for r in records], s=14,
+               color="tab:blue", alpha=0.8, label="this generation")
+    best = max(records, key=lambda r: (r["fitness"], r["candidate"]))
+    ax.scatter([1 - best["normalized_score"] / 2], [best["top1"]], s=120, marker="*", color="tab:red",
+               label=f"best: top-1 {best['top1']:.4f}")
+    if lims:
+        ax.set_xlim(*lims[:2])
+        ax.set_ylim(*lims[2:])
+    ax.set_xlabel(SCORE_AXIS + (f"\nreference {comparison}" if comparison else ""), fontsize=8)
+    ax.set_ylabel("supernet validation top-1 (after BN recalibration)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+
+
+def search_scatter(records: List[dict], path: str, title: str = "", comparison: str = "") -> None:
+    """One generation: (1 - normalised score) vs validation top-1, the best point highlighted."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    _scatter_generation(ax, records, [], comparison=comparison)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _limits(records: List[dict]):
+    xs = [1 - r["normalized_score"] / 2 for r in records]
+    ys = [r["top1"] for r in records]
+    px, py = (max(xs) - min(xs)) * 0.08 or 0.01, (max(ys) - min(ys)) * 0.08 or 0.01
+    return min(xs) - px, max(xs) + px, min(ys) - py, max(ys) + py
+
+
+def search_gif(generations: List[Tuple[str, List[dict]]], path: str, comparison: str = "") -> None:
+    """All generations as one animation on fixed axes, earlier generations in grey."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    if not generations:
+        return
+    plt = _matplotlib()
+    lims = _limits([r for _, records in generations for r in records])
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+
+    def draw(k):
+        ax.clear()
+        history = [r for _, records in generations[:k] for r in records]
+        _scatter_generation(ax, generations[k][1], history, lims, comparison)
+        ax.set_title(f"generation {generations[k][0]}", fontsize=10)
+        fig.tight_layout()
+
+    FuncAnimation(fig, draw, frames=len(generations)).save(path, writer=PillowWriter(fps=2))
+    plt.close(fig)
+
+
+def search_progress(generations: List[Tuple[str, List[dict]]], path: str) -> None:
+    """Best and mean validation top-1 of each generation's population."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    x = np.arange(len(generations))
+    ax.plot(x, [max(r["top1"] for r in rs) for _, rs in generations], "o-", label="best top-1")
+    ax.plot(x, [float(np.mean([r["top1"] for r in rs])) for _, rs in generations], "s--", label="mean top-1")
+    ax.set_xticks(x)
+    ax.set_xticklabels([label for label, _ in generations], rotation=45 if len(x) > 12 else 0, fontsize=7)
+    ax.set_xlabel("generation")
+    ax.set_ylabel("supernet validation top-1")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

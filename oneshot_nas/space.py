@@ -84,10 +84,10 @@ class Candidate:
     @classmethod
     def from_lists(cls, blocks: str | Sequence[int], channels: str | Sequence[int]) -> "Candidate":
         """Build from the original's comma lists (``--block-choices 0,0,3,... --channel-choices 6,5,...``)."""
-        return cls(_parse_gene_list(blocks, "block"), _parse_gene_list(channels, "channel"))
+        return cls(parse_gene_list(blocks, "block"), parse_gene_list(channels, "channel"))
 
 
-def _parse_gene_list(value: str | Sequence[int], kind: str) -> Tuple[int, ...]:
+def parse_gene_list(value: str | Sequence[int], kind: str) -> Tuple[int, ...]:
     if not isinstance(value, str):
         return tuple(int(v) for v in value)
     genes = []

@@ -92,34 +92,8 @@ class TrainConfig:
 # data
 # ---------------------------------------------------------------------------------------------
 def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_index: int = 0):
-    space = cfg.search_space
-    batch = cfg.batch_size * num_devices
-    if cfg.dataset == "fashion-mnist":
-        tx, ty, vx, vy = data.load_fashion_mnist(cfg.data_dir)
-        train = data.ArrayPipeline(tx[part_index::num_parts], ty[part_index::num_parts], batch, True, cfg.seed,
-                                   space.input_size)
-        val = data.ArrayPipeline(vx, vy, batch, False, cfg.seed, space.input_size)
-    elif cfg.use_rec:
-        common = dict(seed=cfg.seed, input_size=space.input_size, crop_ratio=cfg.crop_ratio,
-                      num_workers=cfg.num_workers)
-        train = data.RecordPipeline(cfg.rec_train, cfg.rec_train_idx, batch, True, num_parts=num_parts,
-                                    part_index=part_index, **common)
-        val = data.RecordPipeline(cfg.rec_val, cfg.rec_val_idx, batch, False, num_classes=train.num_classes, **common)
-    else:
-        root = cfg.data_dir or "~/.mxnet/datasets/imagenet"
-        common = dict(seed=cfg.seed, input_size=space.input_size, crop_ratio=cfg.crop_ratio,
-                      num_workers=cfg.num_workers)
-        train = data.FolderPipeline(os.path.join(os.path.expanduser(root), "train"), batch, True, **common)
-        val = data.FolderPipeline(os.path.join(os.path.expanduser(root), "val"), batch, False,
-                                  num_classes=train.num_classes, **common)
-    for pipeline, limit in ((train, cfg.train_limit // num_parts if cfg.train_limit else None),
-                            (val, cfg.val_limit)):
-        if limit:
-            pipeline.num_examples = min(pipeline.num_examples, limit)  # read as far as len() batches
-    if train.num_classes != space.num_classes:
-        raise OneShotError(f"the training data has {train.num_classes} classes but the network was built for "
-                           f"{space.num_classes}; pass --num-classes {train.num_classes}")
-    return train, val
+    return data.make_pipelines(data.DataSource.from_config(cfg), cfg.search_space, cfg.batch_size * num_devices,
+                               cfg.seed, num_parts, part_index, train_limit=cfg.train_limit, val_limit=cfg.val_limit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -106,12 +106,12 @@ def test_plot_curves_from_history(capsys, tmp_path):
 
 
 def test_config_presets_are_defaults_and_flags_win(capsys, tmp_path):
-    from oneshot_nas.cli import apply_config_file, build_parser
+    from oneshot_nas.cli import apply_presets, build_parser
     preset = tmp_path / "p.json"
     preset.write_text(json.dumps({"lr": 0.3, "num-data-workers": 7, "use_se": True, "num-epochs": 9}))
     parser = build_parser()
     argv = ["train", "--config", str(preset), "--num-epochs", "2"]
-    apply_config_file(parser, argv)
+    apply_presets(parser, argv)
     args = parser.parse_args(argv)
     assert (args.lr, args.num_workers, args.use_se, args.num_epochs) == (0.3, 7, True, 2)
     preset.write_text(json.dumps({"learning-rate": 1}))
@@ -122,8 +122,12 @@ def test_config_presets_are_defaults_and_flags_win(capsys, tmp_path):
 @pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs"))))
 def test_shipped_presets_are_valid(name):
-    from oneshot_nas.cli import apply_config_file, build_parser
+    from oneshot_nas.cli import apply_presets, build_parser
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", name)
+    command = "search" if name.startswith("search_") else "train"
     parser = build_parser()
-    apply_config_file(parser, ["train", "--config", path])  # raises on an unknown option
-    assert parser.parse_args(["train", "--config", path]).num_epochs == json.load(open(path))["num-epochs"]
+    apply_presets(parser, [command, "--config", path])  # raises on an unknown option
+    args = parser.parse_args([command, "--config", path])
+    preset = json.load(open(path))
+    key = "search-iters" if command == "search" else "num-epochs"
+    assert getattr(args, key.replace("-", "_")) == preset[key]

@@ -42,3 +42,27 @@ def test_train_oneshot_picks_up_the_search_result(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.load(open(tmp_path / "oneshot" / "config.json"))["candidate"] == \
         "00010010320122120020-87685734242345663346"
+
+
+def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner(tmp_path):
+    env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable,
+           "OMP_NUM_THREADS": "2"}
+
+    def script(name, *extra):
+        return subprocess.run(["sh", os.path.join(REPO, "scripts", name), *extra], env=env, capture_output=True,
+                              text=True)
+
+    assert script("train_supernet.sh", *TINY).returncode == 0
+    small = ["--population-size", "4", "--retain-length", "2", "--search-iters", "2", "--update-bn-images", "32",
+             "--val-images", "64"]
+    run = script("search_supernet.sh", *small)
+    assert run.returncode == 0, run.stderr[-2000:]
+    best = json.load(open(tmp_path / "search" / "best.json"))
+    config = json.load(open(tmp_path / "search" / "config.json"))
+    assert config["space"]["use_se"] and config["space"]["input_size"] == 32  # taken from the supernet's config
+    again = script("search_supernet.sh", *small)  # resumes the finished search: nothing new
+    assert again.returncode == 0 and "has finished" in again.stderr
+    run = script("train_oneshot.sh", *TINY)
+    assert run.returncode == 0, run.stderr[-2000:]
+    trained = json.load(open(tmp_path / "oneshot" / "config.json"))
+    assert trained["candidate"] == best["candidate"] and trained["space"]["use_se"]

@@ -83,10 +83,12 @@ def activation(F, x, name: Optional[str]):
         return x
     if name == "relu":
         return F.relu(x)
+    # relu6(x + 3) / 6 as MXNet's one-op hard_sigmoid: as four ops it took a third of an SE network's
+    # forward time on CPU (measured with MXNet's profiler)
     if name == "hard_swish":
-        return x * F.clip(x + 3.0, 0.0, 6.0) / 6.0
+        return x * F.hard_sigmoid(x, alpha=1.0 / 6.0, beta=0.5)
     if name == "hard_sigmoid":
-        return F.clip(x + 3.0, 0.0, 6.0) / 6.0
+        return F.hard_sigmoid(x, alpha=1.0 / 6.0, beta=0.5)
     raise ValueError(f"unknown activation {name!r}")
 
 

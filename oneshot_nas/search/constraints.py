@@ -1,0 +1,93 @@
+"""Search constraints and the search target, all decided from the lookup table before any evaluation.
+
+Units follow the original's flags: ``--flop-max``/``--param-max`` are ratios of the comparison model's
+FLOPs/params (-1 = off); ``--max-flops/--min-flops`` are absolute MFLOPs and ``--max-params/--min-params``
+absolute millions of params (-1 = off); ``--max-normalized-score`` bounds F/F_ref + P/P_ref (the original
+accepted a candidate when 0.5 F/F_ref + 0.5 P/P_ref <= 1, i.e. this score <= 2; -1 = off).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Sequence
+
+from ..complexity import LookupTable, comparison_reference, normalized_score
+from ..errors import OneShotError
+from ..nn.blocks import Cost
+from ..space import Candidate
+
+OFF = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraints:
+    comparison_model: str = "SinglePathOneShot"
+    flop_max: float = OFF
+    param_max: float = OFF
+    max_flops: float = OFF          # MFLOPs
+    min_flops: float = OFF
+    max_params: float = OFF         # millions
+    min_params: float = OFF
+    max_normalized_score: float = 2.0
+
+    def limits(self) -> List[tuple]:
+        """(name, value of a cost, bound, 'max'|'min') for every active limit."""
+        ref_flops, ref_params = comparison_reference(self.comparison_model)
+        out = []
+        if self.flop_max != OFF:
+            out.append((f"FLOPs <= {self.flop_max:g} x {self.comparison_model}", "flops", self.flop_max * ref_flops, "max"))
+        if self.param_max != OFF:
+            out.append((f"params <= {self.param_max:g} x {self.comparison_model}", "params", self.param_max * ref_params, "max"))
+        for flag, field, scale, kind in (("max_flops", "flops", 1e6, "max"), ("min_flops", "flops", 1e6, "min"),
+                                         ("max_params", "params", 1e6, "max"), ("min_params", "params", 1e6, "min")):
+            value = getattr(self, flag)
+            if value != OFF:
+                out.append((f"--{flag.replace('_', '-')} {value:g}", field, value * scale, kind))
+        if self.max_normalized_score != OFF:
+            out.append((f"normalised score (vs {self.comparison_model}) <= {self.max_normalized_score:g}", "score",
+                        self.max_normalized_score, "max"))
+        return out
+
+    def violations(self, cost: Cost) -> List[str]:
+        values = {"flops": cost.flops, "params": cost.params,
+                  "score": normalized_score(cost, self.comparison_model)}
+        return [name for name, field, bound, kind in self.limits()
+                if (values[field] > bound if kind == "max" else values[field] < bound)]
+
+    def describe(self) -> str:
+        return ", ".join(name for name, *_ in self.limits()) or "none"
+
+
+class ConstraintCheck:
+    """``constraint(candidate) -> bool`` from the lookup table, with the costs kept for the records."""
+
+    def __init__(self, table: LookupTable, constraints: Constraints):
+        self.table, self.constraints = table, constraints
+        comparison_reference(constraints.comparison_model)  # unknown names fail here, before any work
+
+    def __call__(self, candidate: Candidate) -> bool:
+        return not self.constraints.violations(self.table.cost(candidate))
+
+    def cost(self, candidate: Candidate) -> Cost:
+        return self.table.cost(candidate)
+
+    def score(self, candidate: Candidate) -> float:
+        return normalized_score(self.table.cost(candidate), self.constraints.comparison_model)
+
+    def check_reachable(self, blocks: Optional[Sequence] = None, channels: Optional[Sequence] = None) -> None:
+        """Fail before any evaluation when no candidate with these genes can meet the limits.
+        ``blocks``/``channels``: the allowed genes per layer (None = all)."""
+        low, high = self.table.bounds(blocks, channels)["min"], self.table.bounds(blocks, channels)["max"]
+        unreachable = []
+        for name, field, bound, kind in self.constraints.limits():
+            if field == "flops" and (low.flops > bound if kind == "max" else high.flops < bound):
+                unreachable.append(name)
+            if field == "params" and (low.params > bound if kind == "max" else high.params < bound):
+                unreachable.append(name)
+            if field == "score" and normalized_score(low, self.constraints.comparison_model) > bound:
+                unreachable.append(name)
+        if unreachable:
+            raise OneShotError(
+                f"no candidate can meet {', '.join(unreachable)}: in this search space the candidates range over "
+                f"FLOPs {low.flops / 1e6:.2f}M..{high.flops / 1e6:.2f}M and params "
+                f"{low.params / 1e6:.3f}M..{high.params / 1e6:.3f}M (normalised score from "
+                f"{normalized_score(low, self.constraints.comparison_model):.3f}); relax the constraint")

@@ -1,0 +1,52 @@
+"""Candidates for the searchers: random, or bred from two parents, restricted to the searched genes and
+always meeting the constraint. Every loop is bounded; an unreachable constraint is a clear error."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from ..errors import OneShotError
+from ..space import Candidate, SearchSpace
+
+SEARCH_SPACES = ("joint", "block", "channel")
+
+
+class Proposer:
+    """``mode``: which genes are searched (joint | block | channel); the others are fixed to
+    ``fixed_blocks`` / ``fixed_channels``."""
+
+    def __init__(self, space: SearchSpace, constraint: Callable[[Candidate], bool], rng: np.random.Generator,
+                 mode: str = "joint", fixed_blocks: Optional[Sequence[int]] = None,
+                 fixed_channels: Optional[Sequence[int]] = None, max_tries: int = 50000):
+        if mode not in SEARCH_SPACES:
+            raise OneShotError(f"unknown search space {mode!r}; choose one of {', '.join(SEARCH_SPACES)}")
+        self.space, self.constraint, self.rng, self.mode = space, constraint, rng, mode
+        self.fixed_blocks = tuple(fixed_blocks) if mode == "channel" else None
+        self.fixed_channels = tuple(fixed_channels) if mode == "block" else None
+        if mode == "channel" and self.fixed_blocks is None:
+            raise OneShotError("a channel search needs the blocks: pass --fixed-block-choices")
+        if mode == "block" and self.fixed_channels is None:
+            raise OneShotError("a block search needs the channels: pass --fixed-channel-choices")
+        self.max_tries = max_tries
+
+    def _fix(self, candidate: Candidate) -> Candidate:
+        return Candidate(self.fixed_blocks or candidate.blocks, self.fixed_channels or candidate.channels)
+
+    def random(self) -> Candidate:
+        for _ in range(self.max_tries):
+            candidate = self._fix(self.space.sample(self.rng))
+            if self.constraint(candidate):
+                return candidate
+        raise OneShotError(f"no {self.mode} candidate meeting the constraints in {self.max_tries} random draws; "
+                           "relax the constraints (or fix other genes)")
+
+    def child(self, mother: Candidate, father: Candidate, mutate_chance: float, tries: int = 1000) -> Candidate:
+        """Uniform crossover, then per-gene mutation of the searched genes; a child that violates the
+        constraint is bred again (at most ``tries`` times, then a random qualified candidate)."""
+        for _ in range(tries):
+            child = self.space.mutate(self.space.crossover(mother, father, self.rng), self.rng, mutate_chance,
+                                      mutable=self.mode)
+            if self.constraint(child):
+                return child
+        return self.random()

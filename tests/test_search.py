@@ -1,0 +1,261 @@
+"""Search: the evaluator (exact recalibration, equal to the supernet path, memoised, several devices),
+the searchers (constraints never violated, seeded, bounded), and the CLI (records, best.json, resume)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import nd
+
+from oneshot_nas import bn_recalibration
+from oneshot_nas.complexity import LookupTable
+from oneshot_nas.errors import OneShotError
+from oneshot_nas.nn import Supernet
+from oneshot_nas.search.constraints import ConstraintCheck, Constraints
+from oneshot_nas.search.evaluator import Evaluator
+from oneshot_nas.search.genetic import GeneticSearch
+from oneshot_nas.search.proposer import Proposer
+from oneshot_nas.search.random_search import RandomSearch
+from oneshot_nas.space import Candidate, SearchSpace
+from oneshot_nas.training import topk_correct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPACE = SearchSpace(input_size=32, num_classes=10, use_se=True, last_conv_after_pooling=True)
+
+
+@pytest.fixture(scope="module")
+def supernet():
+    mx.random.seed(3)
+    net = Supernet(SPACE)
+    net.initialize()
+    net(nd.zeros((1, 3, 32, 32)), SPACE.sample(np.random.default_rng(0)))
+    # trained-looking running statistics, so that restoring them is visible
+    for name, p in net.collect_params().items():
+        if name.endswith("_running_mean"):
+            p.set_data(nd.random.uniform(-0.1, 0.1, p.shape))
+    return net
+
+
+def batches(seed, sizes):
+    rs = np.random.RandomState(seed)
+    return [(nd.array(rs.uniform(-1, 1, (n, 3, 32, 32))), nd.array(rs.randint(0, 10, n))) for n in sizes]
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluator
+# ---------------------------------------------------------------------------------------------
+def test_evaluator_recalibrates_exactly_and_leaves_the_supernet_untouched(supernet):
+    before = [a.asnumpy() for a in bn_recalibration.snapshot(supernet)]
+    bn = batches(0, (16, 9))
+    evaluator = Evaluator(supernet, bn, batches(1, (20,)), [mx.cpu()])
+    cand = SPACE.sample(np.random.default_rng(5))
+    subnet = evaluator.subnet_with_supernet_weights(cand)
+    used = bn_recalibration.recalibrate(subnet, subnet, bn, [mx.cpu()])
+    assert used == 25
+    stem = subnet.stem
+    conv = np.concatenate([nd.Convolution(x, stem.first_conv_weight.data(), kernel=(3, 3), pad=(1, 1),
+                                          num_filter=16, no_bias=True).asnumpy() for x, _ in bn])
+    np.testing.assert_allclose(stem.first_conv_running_mean.data().asnumpy(), conv.mean(axis=(0, 2, 3)),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stem.first_conv_running_var.data().asnumpy(), conv.var(axis=(0, 2, 3)),
+                               rtol=1e-3, atol=1e-7)
+    evaluator(cand)
+    after = [a.asnumpy() for a in bn_recalibration.snapshot(supernet)]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_evaluator_equals_the_recalibrated_supernet_path_and_is_memoised(supernet):
+    bn, val = batches(2, (16, 16)), batches(3, (32, 8))
+    cand = SPACE.sample(np.random.default_rng(9))
+    evaluator = Evaluator(supernet, bn, val, [mx.cpu()])
+    result = evaluator(cand)
+    saved = bn_recalibration.snapshot(supernet)
+    try:
+        bn_recalibration.recalibrate(supernet, lambda x: supernet(x, cand), bn, [mx.cpu()])
+        c1 = c5 = 0
+        for x, y in val:
+            a, b = topk_correct(supernet(x, cand), y)
+            c1, c5 = c1 + a, c5 + b
+    finally:
+        bn_recalibration.restore(supernet, saved)
+    assert (result.top1, result.top5, result.val_images, result.bn_images) == (c1 / 40, c5 / 40, 40, 32)
+    calls = []
+    evaluator._evaluate = lambda c: calls.append(c)
+    assert evaluator(cand) is result and not calls
+
+
+def test_evaluator_on_two_contexts_equals_one(supernet):
+    ctxs = [mx.cpu(0), mx.cpu(1)]
+    two = Supernet(SPACE)
+    two.initialize(ctx=ctxs)
+    for (name, p), q in zip(supernet.collect_params().items(), two.collect_params().values()):
+        q.set_data(p.data())
+    bn, val = batches(4, (12, 12, 7)), batches(5, (24, 13))
+    cand = SPACE.sample(np.random.default_rng(2))
+    one_result = Evaluator(supernet, bn, val, [mx.cpu()])(cand)
+    two_result = Evaluator(two, bn, val, ctxs)(cand)
+    assert (one_result.top1, one_result.top5) == (two_result.top1, two_result.top5)
+
+
+# ---------------------------------------------------------------------------------------------
+# constraints and searchers (pure Python: a fake fitness)
+# ---------------------------------------------------------------------------------------------
+TABLE = LookupTable.build(SPACE, method="formula")
+
+
+def fake_fitness(log):
+    def evaluate(c: Candidate) -> float:
+        log.append(c)
+        return float(sum(c.channels) - 0.5 * sum(c.blocks)) / 200
+    return evaluate
+
+
+def test_genetic_search_never_evaluates_a_violating_candidate_and_is_seeded():
+    check = ConstraintCheck(TABLE, Constraints(max_flops=20, min_flops=15, max_normalized_score=-1))
+
+    def run(seed):
+        log = []
+        search = GeneticSearch(Proposer(SPACE, check, np.random.default_rng(seed)), fake_fitness(log),
+                               population_size=12, retain_length=4)
+        population, bests = search.initial_population(), []
+        for _ in range(6):
+            ranked, population = search.generation(population)
+            bests.append(ranked[0][0])
+        return log, bests
+
+    log, bests = run(1)
+    assert log and all(check(c) and 15e6 <= TABLE.cost(c).flops <= 20e6 for c in log)
+    assert bests[-1] > bests[0] and bests == sorted(bests)  # elitism: the best never gets worse
+    assert run(1) == (log, bests) and run(2)[0] != log
+
+
+def test_random_search_honours_the_iterations_and_block_search_fixes_channels():
+    check = ConstraintCheck(TABLE, Constraints(max_normalized_score=-1))
+    log = []
+    channels = (4,) * 20
+    search = RandomSearch(Proposer(SPACE, check, np.random.default_rng(0), "block", fixed_channels=channels),
+                          fake_fitness(log), search_iters=23, population_size=10)
+    population = search.initial_population()
+    for _ in range(search.num_generations):
+        _, population = search.generation(population)
+    assert len(log) == 23 and len({str(c) for c in log}) == 23 and all(c.channels == channels for c in log)
+
+
+def test_unreachable_constraints_fail_before_any_evaluation():
+    check = ConstraintCheck(TABLE, Constraints(max_flops=1.0))
+    with pytest.raises(OneShotError, match=r"--max-flops 1: .*FLOPs \d+\.\d+M\.\.\d+\.\d+M"):
+        check.check_reachable()
+    with pytest.raises(OneShotError, match="no joint candidate meeting the constraints in 50 random draws"):
+        Proposer(SPACE, check, np.random.default_rng(0), max_tries=50).random()
+    with pytest.raises(OneShotError, match="unknown comparison model 'Nope'"):
+        ConstraintCheck(TABLE, Constraints(comparison_model="Nope"))
+
+
+def test_ratio_and_score_constraints():
+    cand = SPACE.sample(np.random.default_rng(0))
+    cost = TABLE.cost(cand)
+    ratio = cost.flops / 328e6
+    assert ConstraintCheck(TABLE, Constraints(flop_max=ratio * 1.001))(cand)
+    assert not ConstraintCheck(TABLE, Constraints(flop_max=ratio * 0.999))(cand)
+    score = cost.flops / 328e6 + cost.params / 3.4e6
+    assert Constraints(max_normalized_score=score * 0.999).violations(cost)
+    assert not Constraints(max_normalized_score=score * 1.001).violations(cost)
+
+
+# ---------------------------------------------------------------------------------------------
+# the command: records, best.json, resume after SIGKILL, train --candidate-file
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def supernet_file(tmp_path_factory, supernet):
+    folder = tmp_path_factory.mktemp("supernet")
+    supernet.save_parameters(str(folder / "last.params"))
+    (folder / "config.json").write_text(json.dumps({"space": SPACE.to_dict()}))
+    return folder
+
+
+def search_cmd(supernet_file, out_dir, *extra):
+    return [sys.executable, "-m", "oneshot_nas", "search", "--supernet-params", str(supernet_file),
+            "--out-dir", str(out_dir), "--dataset", "fashion-mnist", "--update-bn-images", "64",
+            "--val-images", "96", "--batch-size", "32", "--population-size", "6", "--retain-length", "2",
+            "--search-iters", "4", "--max-flops", "30", "--seed", "4", *extra]
+
+
+def env():
+    return {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "2"}
+
+
+def records(out_dir):
+    with open(os.path.join(out_dir, "records.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_search_command_writes_records_best_and_plots_and_resumes_after_sigkill(supernet_file, tmp_path):
+    full = tmp_path / "full"
+    subprocess.run(search_cmd(supernet_file, full), env=env(), check=True, capture_output=True, timeout=600)
+    done = records(full)
+    assert all(r["flops"] <= 30e6 and r["normalized_score"] <= 2 for r in done)
+    assert {"candidate", "top1", "top5", "flops", "params", "normalized_score", "generation", "seconds",
+            "recal_seconds", "val_seconds"} <= set(done[0])
+    best = json.loads((full / "best.json").read_text())
+    assert best["candidate"] == sorted(done, key=lambda r: (-r["fitness"], r["candidate"]))[0]["candidate"]
+    assert len(best["topk"]) == 3 and best["flags"]["use-se"] is True and best["flags"]["input-size"] == 32
+    assert (full / "search.gif").stat().st_size > 1000 and (full / "progress.png").exists()
+    assert sorted(os.listdir(full / "plots")) == sorted(f"generation-{g}.{e}" for g in range(4) for e in ("json", "png"))
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(search_cmd(supernet_file, killed), env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:  # kill inside the second generation
+        if os.path.exists(killed / "records.jsonl") and len(records(killed)) >= 8:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the search finished before it could be killed"
+    assert not (killed / "best.json").exists()
+    rerun = subprocess.run(search_cmd(supernet_file, killed), env=env(), capture_output=True, text=True)
+    assert rerun.returncode == 2 and "--resume" in rerun.stderr
+    subprocess.run(search_cmd(supernet_file, killed, "--resume"), env=env(), check=True, capture_output=True,
+                   timeout=600)
+    resumed = json.loads((killed / "best.json").read_text())
+    assert [r["candidate"] for r in resumed["topk"]] == [r["candidate"] for r in best["topk"]]
+    again = records(killed)
+    assert len(again) == len({r["candidate"] for r in again}) == len(done)  # nothing evaluated twice
+    changed = subprocess.run(search_cmd(supernet_file, killed, "--resume", "--mutate-chance", "0.3"), env=env(),
+                             capture_output=True, text=True)
+    assert changed.returncode == 2 and "mutate_chance" in changed.stderr
+
+
+def test_search_command_errors_are_clear(supernet_file, tmp_path):
+    def run(*extra, params=supernet_file):
+        return subprocess.run(search_cmd(params, tmp_path / "x", *extra), env=env(), capture_output=True, text=True)
+    out = run("--max-flops", "1")
+    assert out.returncode == 2 and "no candidate can meet --max-flops 1" in out.stderr
+    out = run("--fixed-block-choices", "0,1,2")
+    assert out.returncode == 2 and "--fixed-block-choices" in out.stderr and "20" in out.stderr
+    out = run(params=tmp_path / "missing.params")
+    assert out.returncode == 2 and "missing.params do not exist" in out.stderr
+    out = run("--num-classes", "5")
+    assert out.returncode == 2 and "cannot load" in out.stderr and "--num-classes" in out.stderr
+
+
+def test_train_accepts_best_json_with_its_network_flags(tmp_path):
+    best = tmp_path / "best.json"
+    cand = "01230123012301230123-45674567456745674567"
+    best.write_text(json.dumps({"candidate": cand, "flags": {"use-se": True, "last-conv-after-pooling": True,
+                                                             "input-size": 32, "num-classes": 10}}))
+    out = subprocess.run([sys.executable, "-m", "oneshot_nas", "train", "--model", "ShuffleNas_fixArch",
+                          "--candidate-file", str(best), "--dataset", "fashion-mnist", "--train-limit", "64",
+                          "--val-limit", "32", "--batch-size", "32", "--num-epochs", "1",
+                          "--save-dir", str(tmp_path / "run")], env=env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["candidate"] == cand
+    assert (config["space"]["use_se"], config["space"]["last_conv_after_pooling"], config["space"]["input_size"]) \
+        == (True, True, 32)
