@@ -259,3 +259,48 @@ def test_train_accepts_best_json_with_its_network_flags(tmp_path):
     assert config["candidate"] == cand
     assert (config["space"]["use_se"], config["space"]["last_conv_after_pooling"], config["space"]["input_size"]) \
         == (True, True, 32)
+
+
+# ---------------------------------------------------------------------------------------------
+# the run's stages, fixed genes and targets, with a stand-in evaluator (no data, no supernet)
+# ---------------------------------------------------------------------------------------------
+class FakeEvaluator:
+    def __call__(self, c):
+        from oneshot_nas.search.evaluator import Evaluation
+        return Evaluation((sum(c.channels) + 3 * c.blocks.count(2)) / 300, 0.9, 0.0, 0.0, 1, 1)
+
+
+def fake_search(tmp_path, **options):
+    from oneshot_nas.search.run import Search, SearchConfig
+    cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),
+                       population_size=8, retain_length=3, search_iters=3, seed=1,
+                       constraints={"max_flops": 40}, **options)
+    search = Search(cfg)
+    search.evaluator = FakeEvaluator()
+    return search, search.run()
+
+
+def test_two_stage_searches_blocks_at_scale_one_then_channels_on_the_best_blocks(tmp_path):
+    search, best = fake_search(tmp_path, two_stage=True)
+    recs = list(search.records.by_candidate.values())
+    block_stage = [Candidate.parse(r["candidate"]) for r in recs if r["generation"].startswith("block-")]
+    channel_stage = [Candidate.parse(r["candidate"]) for r in recs if r["generation"].startswith("channel-")]
+    assert block_stage and channel_stage
+    assert all(c.channels == (4,) * 20 for c in block_stage)  # scale 1.0
+    best_of_block_stage = [r for r in search.records.ranked() if r["generation"].startswith("block-")][0]
+    assert {c.blocks for c in channel_stage} == {Candidate.parse(best_of_block_stage["candidate"]).blocks}
+    assert all(TABLE.cost(c).flops <= 40e6 for c in block_stage + channel_stage)
+
+
+def test_fixed_blocks_in_a_joint_search_and_the_balanced_target(tmp_path):
+    blocks = [1] * 20
+    search, best = fake_search(tmp_path, fixed_block_choices=blocks, search_target="balanced_flop_acc",
+                               score_acc_ratio=0.5)
+    recs = list(search.records.by_candidate.values())
+    assert all(Candidate.parse(r["candidate"]).blocks == tuple(blocks) for r in recs)
+    assert all(r["fitness"] == pytest.approx(r["top1"] - 0.5 * r["normalized_score"]) for r in recs)
+    assert best["fitness"] == max(r["fitness"] for r in recs)
+    with pytest.raises(OneShotError, match="nothing is left to search"):
+        fake_search(tmp_path / "b", fixed_block_choices=blocks, fixed_channel_choices=[4] * 20)
+    with pytest.raises(OneShotError, match="--fixed-channel-choices: .*channel gene"):
+        fake_search(tmp_path / "c", fixed_channel_choices=[12] * 20)
