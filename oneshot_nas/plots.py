@@ -189,3 +189,18 @@ def search_progress(generations: List[Tuple[str, List[dict]]], path: str) -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def rank_scatter(rows: List[dict], result: dict, path: str) -> None:
+    """Supernet top-1 (after BN recalibration) against stand-alone top-1, with the rank correlations."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.scatter([r["supernet_top1"] for r in rows], [r["standalone_top1"] for r in rows], s=30, color="tab:blue")
+    ax.set_xlabel("supernet validation top-1 (inherited weights, BN recalibrated)", fontsize=8)
+    ax.set_ylabel("validation top-1 trained from scratch", fontsize=8)
+    ax.set_title(f"{result['n']} subnets: Kendall tau {result['kendall_tau']:.2f}, "
+                 f"Spearman rho {result['spearman_rho']:.2f}", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -131,3 +131,11 @@ def test_shipped_presets_are_valid(name):
     preset = json.load(open(path))
     key = "search-iters" if command == "search" else "num-epochs"
     assert getattr(args, key.replace("-", "_")) == preset[key]
+
+
+def test_options_reference_is_current():
+    from oneshot_nas.cli import options_markdown
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "logs", "train_search_options.md")
+    with open(path) as f:
+        assert f.read() == options_markdown(), \
+            "logs/train_search_options.md is stale: run python -m oneshot_nas options-doc --out logs/train_search_options.md"

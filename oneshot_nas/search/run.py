@@ -289,6 +289,7 @@ class Search:
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:
         c = self.cfg
+        self.started = time.time()
         state = self._load_state()
         if state and state.get("finished"):
             LOG.info("the search in %s has finished; its results stand", c.out_dir)
@@ -316,6 +317,8 @@ class Search:
                 self._save_state(stage, generation + 1, population)
             state = None
         self._save_state(len(stages), 0, [], finished=True)
+        LOG.info("search finished in %.0f s; %d candidates evaluated in all", time.time() - self.started,
+                 len(self.records.by_candidate))
         return self._finish()
 
     def _label(self, stage: str, generation: int) -> str:
