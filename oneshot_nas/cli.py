@@ -286,11 +286,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_search(args) -> int:
+def search_config_from_args(args, log_name: str):
+    """The SearchConfig of `search` (and `rank-study`) options; sets up logging into the output folder."""
     import dataclasses
     import logging
 
-    from .search.run import Search, SearchConfig
+    from .search.run import SearchConfig
     params = args.supernet_params
     if os.path.isdir(params):
         params = os.path.join(params, "last.params")  # a `train` save dir: its newest checkpoint
@@ -308,28 +309,67 @@ def cmd_search(args) -> int:
     inherit_network_args(args, saved_space)
     space = space_from_args(args)
     os.makedirs(args.out_dir, exist_ok=True)
-    _setup_logging(os.path.join(args.out_dir, "search.log"))
+    _setup_logging(os.path.join(args.out_dir, log_name))
     fixed = {}
     for name in ("fixed_block_choices", "fixed_channel_choices"):
-        value = getattr(args, name)
+        value = getattr(args, name, None)
         fixed[name] = list(parse_gene_list(value, name.split("_")[1])) if value else None
     constraints = {k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max", "max_flops",
                                                  "min_flops", "max_params", "min_params", "max_normalized_score")}
+    search = {k: getattr(args, k) for k in ("search_mode", "search_space", "two_stage", "population_size",
+                                            "retain_length", "random_select", "mutate_chance", "search_iters",
+                                            "search_target", "score_acc_ratio") if hasattr(args, k)}
     cfg = SearchConfig(
         space=space.to_dict(), supernet_params=params, out_dir=args.out_dir, dataset=args.dataset,
         data_dir=args.data_dir, use_rec=args.use_rec, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, num_workers=args.num_workers,
         batch_size=args.batch_size, num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts,
-        update_bn_images=args.update_bn_images, val_images=args.val_images, search_mode=args.search_mode,
-        search_space=args.search_space, two_stage=args.two_stage, **fixed, population_size=args.population_size,
-        retain_length=args.retain_length, random_select=args.random_select, mutate_chance=args.mutate_chance,
-        search_iters=args.search_iters, topk=args.topk, search_target=args.search_target,
-        score_acc_ratio=args.score_acc_ratio, constraints=constraints, lookup_table=args.lookup_table,
-        seed=args.seed)
+        update_bn_images=args.update_bn_images, val_images=args.val_images, **search, **fixed,
+        topk=getattr(args, "topk", 3), constraints=constraints, lookup_table=args.lookup_table, seed=args.seed)
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    return cfg
+
+
+def cmd_search(args) -> int:
+    from .search.run import Search
+    cfg = search_config_from_args(args, "search.log")
     best = Search(cfg, resume=args.resume).run()
     print(json.dumps({k: best[k] for k in ("candidate", "top1", "top5", "flops", "params", "normalized_score")}
                      | {"best_json": os.path.join(args.out_dir, "best.json")}))
+    return 0
+
+
+def cmd_rank_study(args) -> int:
+    from .rank_study import rank_study
+    cfg = search_config_from_args(args, "rank_study.log")
+    if args.num_subnets < 3:
+        raise OneShotError(f"--num-subnets must be at least 3 for a rank correlation, not {args.num_subnets}")
+    from .search.run import network_flags
+    flags = network_flags(cfg.search_space_obj)
+    network = [f"--{k}={v}" for k, v in flags.items() if not isinstance(v, bool)] + \
+              [f"--{k}" for k, v in flags.items() if v is True]
+    data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    extra = args.train_args.split() if args.train_args else []
+
+    def train(candidate: str, run_dir: str) -> None:
+        """One from-scratch run through `train` itself (same options, checkpoints and resume)."""
+        argv = ["train", candidate, "--model", "ShuffleNas_fixArch", *(["--config", args.train_config]
+                                                                     if args.train_config else []),
+                *data, *network, "--seed", str(args.seed), "--save-dir", run_dir, *extra]
+        if os.path.exists(os.path.join(run_dir, "last.json")):
+            argv.append("--resume")
+        parser = build_parser()
+        apply_presets(parser, argv)
+        train_args = parser.parse_args(argv)
+        code = train_args.func(train_args)
+        if code:
+            raise OneShotError(f"training {candidate} in {run_dir} failed")
+        _setup_logging(os.path.join(args.out_dir, "rank_study.log"))  # `train` pointed the log elsewhere
+
+    result = rank_study(cfg, args.num_subnets, train, resume=os.path.exists(
+        os.path.join(args.out_dir, "supernet-scores", "state.json")))
+    print(json.dumps({k: result[k] for k in ("kendall_tau", "spearman_rho", "n")}
+                     | {"out": os.path.join(args.out_dir, "rank_study.json")}))
     return 0
 
 
@@ -379,6 +419,50 @@ def cmd_plot_curves(args) -> int:
         histories[os.path.basename(os.path.dirname(os.path.abspath(path))) or path] = records
     training_curves(histories, args.out, title=args.title)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """The final table of trained-from-scratch runs: one row per architecture, seeds pooled."""
+    import re
+
+    import numpy as np
+
+    from .complexity import LookupTable, normalized_score
+    from .utils import atomic_write_text
+    groups = {}
+    for run_dir in args.runs:
+        try:
+            with open(os.path.join(run_dir, "config.json")) as f:
+                config = json.load(f)
+            with open(os.path.join(run_dir, "history.jsonl")) as f:
+                last = [json.loads(line) for line in f if line.strip()][-1]
+        except (OSError, ValueError, IndexError):
+            raise OneShotError(f"{run_dir} is not a finished `train` run (config.json and history.jsonl "
+                               "with at least one epoch)") from None
+        if not config.get("candidate"):
+            raise OneShotError(f"{run_dir} trained a supernet; `report` compares fixed architectures")
+        label = re.sub(r"-seed\d+$", "", os.path.basename(os.path.normpath(run_dir)))
+        group = groups.setdefault(label, {"candidate": config["candidate"], "space": config["space"], "runs": []})
+        if group["candidate"] != config["candidate"]:
+            raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart")
+        group["runs"].append((config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1))
+    lines = [f"| architecture | candidate | FLOPs | params | norm. score | seeds | top-1 (mean ± std) | per seed |",
+             "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
+    for label, group in groups.items():
+        space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in group["space"].items()})
+        cost = LookupTable.build(space, method="formula").cost(Candidate.parse(group["candidate"]))
+        top1 = np.array([t for _, t, _ in sorted(group["runs"])])
+        spread = f" ± {top1.std(ddof=1):.4f}" if len(top1) > 1 else ""
+        lines.append(f"| {label} | `{group['candidate']}` | {cost.flops / 1e6:.2f}M | {cost.params / 1e6:.3f}M | "
+                     f"{normalized_score(cost, args.comparison_model):.4f} | {len(top1)} | "
+                     f"{top1.mean():.4f}{spread} | "
+                     + ", ".join(f"{t:.4f} (seed {s}, {e} ep.)" for s, t, e in sorted(group["runs"])) + " |")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -532,26 +616,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "fixed training subset, then validated on a fixed validation subset) and search "
                                    "them with the genetic algorithm or at random. Writes OUT_DIR/records.jsonl, "
                                    "state.json, best.json (for `train --candidate-file`), plots and search.log.")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="JSON preset of option values (see configs/); command-line flags override it")
-    g = p.add_argument_group("supernet and outputs")
-    g.add_argument("--supernet-params", default="runs/supernet",
-                   help="supernet .params file, or a `train` save dir (its last.params); the network flags default "
-                        "to the config.json beside it (default %(default)s)")
-    g.add_argument("--out-dir", default="runs/search", help="where records, state, plots and best.json go")
+    g = add_supernet_eval_args(p, "runs/search")
     g.add_argument("--resume", action="store_true", help="continue the search in --out-dir where it stopped")
-    g.add_argument("--lookup-table", default=None, metavar="FILE",
-                   help="FLOPs/params table of this network config (default: built in memory from the formulas)")
-    g.add_argument("--seed", type=int, default=0)
-    add_network_args(p, inherited_from="the supernet's config.json, else as for `train`")
-    add_data_args(p)
-    g = p.add_argument_group("evaluation")
-    g.add_argument("--batch-size", type=int, default=128, help="per device")
-    g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
-    g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
-    g.add_argument("--update-bn-images", type=int, default=20000,
-                   help="training images (fixed, seeded subset, validation transform) for BN recalibration")
-    g.add_argument("--val-images", type=int, default=None, help="validate on the first N validation images (default all)")
     g = p.add_argument_group("search")
     g.add_argument("--search-mode", choices=("genetic", "random"), default="genetic")
     g.add_argument("--search-space", choices=("joint", "block", "channel"), default="joint",
@@ -572,18 +638,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--search-target", choices=("acc", "balanced_flop_acc"), default="acc",
                    help="fitness: top-1, or top-1 - score-acc-ratio x normalised score")
     g.add_argument("--score-acc-ratio", type=float, default=0.1, help="balanced_flop_acc: weight of the score")
-    g = p.add_argument_group("constraints (checked on the lookup table before any evaluation; -1 = off)")
-    g.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
-                   help=f"reference of ratios and scores: {', '.join(COMPARISON_MODELS)} (default %(default)s)")
-    g.add_argument("--flop-max", type=float, default=-1, help="FLOPs <= this x the comparison model's")
-    g.add_argument("--param-max", type=float, default=-1, help="params <= this x the comparison model's")
-    g.add_argument("--max-flops", type=float, default=-1, help="FLOPs <= this many millions")
-    g.add_argument("--min-flops", type=float, default=-1, help="FLOPs >= this many millions")
-    g.add_argument("--max-params", type=float, default=-1, help="params <= this many millions")
-    g.add_argument("--min-params", type=float, default=-1, help="params >= this many millions")
-    g.add_argument("--max-normalized-score", type=float, default=2.0,
-                   help="F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref <= 1; default 2)")
+    add_constraint_args(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("rank-study", help="does the supernet rank subnets like training from scratch does?",
+                       description="Draw --num-subnets subnets under the constraints, score each with the supernet "
+                                   "(BN recalibration + validation, as `search` does) and by training it from "
+                                   "scratch (`train` with --train-config), and report Kendall tau and Spearman rho "
+                                   "between the two, with a scatter plot. Resumes when run again.")
+    g = add_supernet_eval_args(p, "runs/rank-study")
+    g.add_argument("--num-subnets", type=int, default=10, help="subnets to compare (default 10)")
+    g.add_argument("--train-config", default=None, metavar="FILE",
+                   help="`train` preset for the from-scratch runs, e.g. configs/oneshot_fashion-mnist.json")
+    g.add_argument("--train-args", default=None, help="extra `train` options, e.g. '--num-epochs 2 --train-limit 10240'")
+    add_constraint_args(p)
+    p.set_defaults(func=cmd_rank_study)
+
+    p = sub.add_parser("report", help="table of trained-from-scratch runs: FLOPs, params, score, top-1 over seeds",
+                       description="One row per architecture (run folders named LABEL-seedN are pooled): FLOPs, "
+                                   "params, normalised score and the last epoch's validation top-1, mean and std "
+                                   "over seeds.")
+    p.add_argument("runs", nargs="+", help="`train` save dirs")
+    p.add_argument("--out", default=None, help="also write the markdown table here")
+    p.add_argument("--comparison-model", default=DEFAULT_COMPARISON, help="reference of the normalised score")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("options-doc", help="write the option reference of `train` and `search` (markdown)")
     p.add_argument("--out", default=None, help="file to write (default: print)")
@@ -611,6 +689,46 @@ def set_option_defaults(sub: argparse.ArgumentParser, preset: dict, source: str,
             raise OneShotError(f"{source}: unknown option {key!r} for `{command}`; valid: " + ", ".join(sorted(names)))
         values[names[name]] = value
     sub.set_defaults(**values)
+
+
+def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str):
+    """Options of every command that scores candidates with a trained supernet; leaves the first group
+    (supernet and outputs) open for the command's own options."""
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON preset of option values (see configs/); command-line flags override it")
+    g = p.add_argument_group("supernet and outputs")
+    g.add_argument("--supernet-params", default="runs/supernet",
+                   help="supernet .params file, or a `train` save dir (its last.params); the network flags default "
+                        "to the config.json beside it (default %(default)s)")
+    g.add_argument("--out-dir", default=out_dir, help="where records, state, plots and results go (default %(default)s)")
+    g.add_argument("--lookup-table", default=None, metavar="FILE",
+                   help="FLOPs/params table of this network config (default: built in memory from the formulas)")
+    g.add_argument("--seed", type=int, default=0)
+    add_network_args(p, inherited_from="the supernet's config.json, else as for `train`")
+    add_data_args(p)
+    e = p.add_argument_group("evaluation")
+    e.add_argument("--batch-size", type=int, default=128, help="per device")
+    e.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
+    e.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
+    e.add_argument("--update-bn-images", type=int, default=20000,
+                   help="training images (fixed, seeded subset, validation transform) for BN recalibration")
+    e.add_argument("--val-images", type=int, default=None, help="validate on the first N validation images (default all)")
+    return g
+
+
+def add_constraint_args(p: argparse.ArgumentParser) -> None:
+    from .complexity import COMPARISON_MODELS, DEFAULT_COMPARISON
+    g = p.add_argument_group("constraints (checked on the lookup table before any evaluation; -1 = off)")
+    g.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
+                   help=f"reference of ratios and scores: {', '.join(COMPARISON_MODELS)} (default %(default)s)")
+    g.add_argument("--flop-max", type=float, default=-1, help="FLOPs <= this x the comparison model's")
+    g.add_argument("--param-max", type=float, default=-1, help="params <= this x the comparison model's")
+    g.add_argument("--max-flops", type=float, default=-1, help="FLOPs <= this many millions")
+    g.add_argument("--min-flops", type=float, default=-1, help="FLOPs >= this many millions")
+    g.add_argument("--max-params", type=float, default=-1, help="params <= this many millions")
+    g.add_argument("--min-params", type=float, default=-1, help="params >= this many millions")
+    g.add_argument("--max-normalized-score", type=float, default=2.0,
+                   help="F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref <= 1; default 2)")
 
 
 def apply_presets(parser: argparse.ArgumentParser, argv: List[str]) -> None:

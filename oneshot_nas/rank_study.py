@@ -23,6 +23,7 @@ LOG = logging.getLogger("oneshot_nas")
 def supernet_scores(cfg: SearchConfig, num_subnets: int, resume: bool) -> List[dict]:
     """The K candidates and their supernet top-1: a random search of exactly K qualified candidates."""
     cfg = dataclasses.replace(cfg, search_mode="random", search_iters=num_subnets, population_size=num_subnets,
+                              retain_length=0,
                               two_stage=False, topk=min(cfg.topk, num_subnets))
     search = Search(cfg, resume=resume)
     search.run()

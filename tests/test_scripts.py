@@ -66,3 +66,20 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
     assert run.returncode == 0, run.stderr[-2000:]
     trained = json.load(open(tmp_path / "oneshot" / "config.json"))
     assert trained["candidate"] == best["candidate"] and trained["space"]["use_se"]
+
+
+def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
+    env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
+           "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3", "SEEDS": "0 1",
+           "SEARCH_ARGS": "--population-size 4 --retain-length 2 --search-iters 2 --update-bn-images 32 --val-images 64",
+           "FINAL_ARGS": "--num-epochs 1 --train-limit 64 --val-limit 64 --batch-size 32"}
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = (tmp_path / "final" / "report.md").read_text()
+    assert report.count("\n") == 5 and "| searched |" in report and "| random-best |" in report
+    assert "| oneshot | `00311100202110202132-65352634257546744543`" in report and " ± " in report
+    # a rerun finds every step done and rewrites the same table
+    again = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True,
+                           text=True)
+    assert again.returncode == 0 and (tmp_path / "final" / "report.md").read_text() == report
+    assert again.stderr.count("nothing to do") == 7 and "has finished" in again.stderr
