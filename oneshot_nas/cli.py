@@ -466,6 +466,34 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_micronet(args) -> int:
+    from . import micronet
+    from .utils import atomic_write_text
+    entry, cands = candidates_from_args(args)
+    if len(cands) != 1:
+        raise OneShotError("micronet profiles one architecture at a time")
+    space = space_from_args(args, entry)
+    space.validate(cands[0])
+    rows = micronet.subnet_profile(space, cands[0])
+    summary = {"candidate": str(cands[0]), **({"model": entry.name} if entry else {}), "space": space.describe(),
+               **{k: round(v, 6) for k, v in micronet.summary(rows).items()}}
+    if args.out:
+        named = f"--model {entry.name}" if entry else str(cands[0])
+        flags = "" if entry else "".join(f" {f}" for f, on in (("--use-se", space.use_se),
+                                                               ("--last-conv-after-pooling", space.last_conv_after_pooling)) if on)
+        size = f" --input-size {space.input_size}" if space.input_size != 224 else ""
+        command = f"python -m oneshot_nas micronet {named}{flags}{size} --out {args.out}"
+        atomic_write_text(args.out, micronet.markdown(rows, entry.name if entry else str(cands[0]), command))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary.get('model', summary['candidate'])} ({space.describe()}): params {summary['params'] / 1e6:.3f}M, "
+              f"mults {summary['mults'] / 1e6:.1f}M, adds {summary['adds'] / 1e6:.1f}M; MicroNet score fp32 "
+              f"{summary['score_fp32']:.4f}, fp16 {summary['score_fp16']:.4f}, int8 {summary['score_int8']:.4f}"
+              + (f"; wrote {args.out}" if args.out else ""))
+    return 0
+
+
 def options_markdown() -> str:
     """Every option of `train` and `search`, from the parsers themselves (so the page cannot drift)."""
     parser = build_parser()
@@ -653,6 +681,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-args", default=None, help="extra `train` options, e.g. '--num-epochs 2 --train-limit 10240'")
     add_constraint_args(p)
     p.set_defaults(func=cmd_rank_study)
+
+    p = sub.add_parser("micronet", help="MicroNet Challenge counting and score of an architecture, op by op",
+                       description="Count params, mults and adds per op in the MicroNet Challenge convention (BN "
+                                   "folded, activations counted, shuffle as a sparse 1x1 conv) and the score "
+                                   "ops/1170M + params/6.9M at fp32, fp16 and int8.")
+    add_candidate_args(p)
+    add_network_args(p)
+    p.add_argument("--json", action="store_true", help="print the totals and scores as one JSON object")
+    p.add_argument("--out", default=None, help="write the op-by-op table (markdown) here, e.g. "
+                                               "MicroNetChallenge/detailed_profiling.md")
+    p.set_defaults(func=cmd_micronet)
 
     p = sub.add_parser("report", help="table of trained-from-scratch runs: FLOPs, params, score, top-1 over seeds",
                        description="One row per architecture (run folders named LABEL-seedN are pooled): FLOPs, "

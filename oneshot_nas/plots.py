@@ -198,8 +198,9 @@ def rank_scatter(rows: List[dict], result: dict, path: str) -> None:
     ax.scatter([r["supernet_top1"] for r in rows], [r["standalone_top1"] for r in rows], s=30, color="tab:blue")
     ax.set_xlabel("supernet validation top-1 (inherited weights, BN recalibrated)", fontsize=8)
     ax.set_ylabel("validation top-1 trained from scratch", fontsize=8)
-    ax.set_title(f"{result['n']} subnets: Kendall tau {result['kendall_tau']:.2f}, "
-                 f"Spearman rho {result['spearman_rho']:.2f}", fontsize=10)
+    ax.set_title(f"{result['n']} subnets: Kendall tau {result['kendall_tau']:.2f}, Spearman rho "
+                 f"{result['spearman_rho']:.2f}" if result["kendall_tau"] is not None
+                 else f"{result['n']} subnets: a ranking is constant", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

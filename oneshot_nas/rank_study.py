@@ -44,6 +44,9 @@ def correlations(x: List[float], y: List[float]) -> dict:
     from scipy import stats
     if len(x) < 3:
         raise OneShotError(f"a rank correlation needs at least 3 subnets, not {len(x)}")
+    if len(set(x)) < 2 or len(set(y)) < 2:  # a constant ranking: the coefficients are undefined
+        LOG.warning("one of the rankings is constant: no rank correlation is defined")
+        return {"kendall_tau": None, "kendall_p": None, "spearman_rho": None, "spearman_p": None, "n": len(x)}
     tau, tau_p = stats.kendalltau(x, y)
     rho, rho_p = stats.spearmanr(x, y)
     return {"kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman_rho": float(rho),
@@ -77,6 +80,9 @@ def table(result: dict) -> str:
     for r in sorted(result["subnets"], key=lambda r: -r["standalone_top1"]):
         lines.append(f"{r['candidate']:<42} {r['flops'] / 1e6:>7.2f}M {r['params'] / 1e6:>7.3f}M "
                      f"{r['supernet_top1']:>9.4f} {r['standalone_top1']:>8.4f}")
-    lines.append(f"Kendall tau {result['kendall_tau']:.3f} (p {result['kendall_p']:.3f}), Spearman rho "
-                 f"{result['spearman_rho']:.3f} (p {result['spearman_p']:.3f}), {result['n']} subnets")
+    if result["kendall_tau"] is None:
+        lines.append(f"no rank correlation: one ranking is constant ({result['n']} subnets)")
+    else:
+        lines.append(f"Kendall tau {result['kendall_tau']:.3f} (p {result['kendall_p']:.3f}), Spearman rho "
+                     f"{result['spearman_rho']:.3f} (p {result['spearman_p']:.3f}), {result['n']} subnets")
     return "\n".join(lines)

@@ -304,3 +304,25 @@ def test_fixed_blocks_in_a_joint_search_and_the_balanced_target(tmp_path):
         fake_search(tmp_path / "b", fixed_block_choices=blocks, fixed_channel_choices=[4] * 20)
     with pytest.raises(OneShotError, match="--fixed-channel-choices: .*channel gene"):
         fake_search(tmp_path / "c", fixed_channel_choices=[12] * 20)
+
+
+def test_rank_study_scores_trains_correlates_and_resumes(supernet_file, tmp_path):
+    out = tmp_path / "rank"
+    cmd = [sys.executable, "-m", "oneshot_nas", "rank-study", "--supernet-params", str(supernet_file),
+           "--out-dir", str(out), "--dataset", "fashion-mnist", "--num-subnets", "3", "--update-bn-images", "32",
+           "--val-images", "64", "--batch-size", "32", "--max-flops", "30",
+           "--train-args", "--num-epochs 1 --train-limit 96 --val-limit 64 --batch-size 32 --lr 0.05"]
+    run = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((out / "rank_study.json").read_text())
+    assert result["n"] == 3 and len(result["subnets"]) == 3 and (out / "rank_study.png").exists()
+    scored = records(out / "supernet-scores")
+    assert {r["candidate"] for r in scored} == {s["candidate"] for s in result["subnets"]}
+    for s in result["subnets"]:
+        trained = json.loads((out / os.path.basename(s["run_dir"]) / "config.json").read_text())
+        assert trained["candidate"] == s["candidate"] and trained["space"]["use_se"]
+    if result["kendall_tau"] is not None:
+        assert -1 <= result["kendall_tau"] <= 1 and -1 <= result["spearman_rho"] <= 1
+    again = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and again.stderr.count("nothing to do") == 3
+    assert json.loads((out / "rank_study.json").read_text()) == result
