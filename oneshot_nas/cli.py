@@ -494,6 +494,16 @@ def cmd_micronet(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .deploy.merge_bn import export, load_trained_subnet
+    net = load_trained_subnet(args.params)
+    prefix = export(net, args.out, shuffle_by_conv=args.shuffle_by_conv, fold=not args.keep_bn)
+    print(f"wrote {prefix}-symbol.json and {prefix}-0000.params ({net.candidate}, "
+          f"{'BN kept' if args.keep_bn else 'BN folded into the convs'}"
+          f"{', shuffle as a 1x1 conv' if args.shuffle_by_conv else ''})")
+    return 0
+
+
 def options_markdown() -> str:
     """Every option of `train` and `search`, from the parsers themselves (so the page cannot drift)."""
     parser = build_parser()
@@ -692,6 +702,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write the op-by-op table (markdown) here, e.g. "
                                                "MicroNetChallenge/detailed_profiling.md")
     p.set_defaults(func=cmd_micronet)
+
+    p = sub.add_parser("export", help="export a trained subnet as symbol + params, BN folded into the convs",
+                       description="Load the params of a `train` run of a fixed architecture (its config.json names "
+                                   "the network), fold every BN into its conv and write PREFIX-symbol.json and "
+                                   "PREFIX-0000.params for deployment (mx.gluon.SymbolBlock.imports).")
+    p.add_argument("--params", required=True, help="e.g. runs/oneshot/best.params")
+    p.add_argument("--out", required=True, metavar="PREFIX", help="e.g. runs/deploy/oneshot")
+    p.add_argument("--shuffle-by-conv", action="store_true", help="channel shuffle as a fixed 1x1 conv")
+    p.add_argument("--keep-bn", action="store_true", help="do not fold BN")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="table of trained-from-scratch runs: FLOPs, params, score, top-1 over seeds",
                        description="One row per architecture (run folders named LABEL-seedN are pooled): FLOPs, "

@@ -9,6 +9,8 @@ trustworthy.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import typing
 
 from mxnet.gluon import HybridBlock
@@ -133,10 +135,17 @@ class UnitsBlock(HybridBlock):
     arrays, whether those are the block's own weights or a slice of a wider block's weights.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, fold_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.sliced_axes = {}
         self.units = []
+        self.fold_bn = fold_bn
+
+    def _deploy(self, units):
+        """The units as built: with ``fold_bn`` every BN is folded into its conv (a bias instead)."""
+        if not self.fold_bn:
+            return tuple(units)
+        return tuple(dataclasses.replace(u, bn=False, bias=True) if u.bn else u for u in units)
 
     def _register(self, units, mid: int):
         for unit in units:
@@ -163,8 +172,8 @@ class ShuffleBlock(UnitsBlock):
                  shuffle_by_conv: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.layer, self.block_gene, self.mid = layer, block_gene, mid
-        self.main = main_units(layer, block_gene, act)
-        self.proj = projection_units(layer, block_gene, act)
+        self.main = self._deploy(main_units(layer, block_gene, act))
+        self.proj = self._deploy(projection_units(layer, block_gene, act))
         self.se = se_units("se", layer.main_out_channels) if use_se else ()
         with self.name_scope():
             self._register(self.proj + self.main + self.se, mid)
@@ -196,8 +205,8 @@ class Stem(UnitsBlock):
         super().__init__(**kwargs)
         act = "hard_swish" if space.use_se else "relu"
         with self.name_scope():
-            self._register((ConvUnit("first_conv", 3, FIRST_CONV_CHANNELS, 3, space.stem_stride, act=act,
-                                     small_init=True),), 0)
+            self._register(self._deploy((ConvUnit("first_conv", 3, FIRST_CONV_CHANNELS, 3, space.stem_stride,
+                                                  act=act, small_init=True),)), 0)
 
     def hybrid_forward(self, F, x, **w):
         return run_units(F, x, w, self.units, 0)
@@ -213,14 +222,14 @@ class Tail(UnitsBlock):
         c, last = space.stage_widths[-1], LAST_CONV_CHANNELS
         self.tail_se = ()
         if self.kind == "plain":
-            self.before_pool = (ConvUnit("last_conv", c, last, act=act),)
+            self.before_pool = self._deploy((ConvUnit("last_conv", c, last, act=act),))
             self.after_pool = ()
         elif self.kind == "pool_conv":
             self.before_pool = ()
             self.after_pool = (ConvUnit("last_conv", c, last, bn=False, act=act, bias=True),)
         else:
             wide = SHUFFLENETV2PLUS_TAIL_CHANNELS
-            self.before_pool = (ConvUnit("last_conv", c, wide, act=act),)
+            self.before_pool = self._deploy((ConvUnit("last_conv", c, wide, act=act),))
             self.tail_se = se_units("last_se", wide)
             self.after_pool = (ConvUnit("fc_conv", wide, last, bn=False, act=act, bias=True),)
         self.classifier = (ConvUnit("output", last, space.num_classes, bn=False, bias=True, small_init=True),)
