@@ -504,6 +504,33 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    from .deploy import profile
+    from .deploy.merge_bn import load_trained_subnet, merge_bn
+    from .nn import build_subnet
+    from .utils import atomic_write_text
+    if args.params:
+        net = load_trained_subnet(args.params)
+        title = f"{net.candidate} ({args.params})"
+    else:
+        entry, cands = candidates_from_args(args)
+        space = space_from_args(args, entry)
+        net = build_subnet(space, space.validate(cands[0]))
+        net.initialize()
+        title = entry.name if entry else str(cands[0])
+    if args.merge_bn:
+        net = merge_bn(net)
+    size = net.space.input_size
+    result = profile.op_times(net, (args.batch_size, 3, size, size), repeats=args.repeats)
+    title += f", {net.space.describe()}{', BN folded' if args.merge_bn else ''}"
+    command = "python -m oneshot_nas profile " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m oneshot_nas profile"
+    text = profile.markdown(result, title, command)
+    if args.out:
+        atomic_write_text(args.out, text)
+    print(text)
+    return 0
+
+
 def options_markdown() -> str:
     """Every option of `train` and `search`, from the parsers themselves (so the page cannot drift)."""
     parser = build_parser()
@@ -712,6 +739,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shuffle-by-conv", action="store_true", help="channel shuffle as a fixed 1x1 conv")
     p.add_argument("--keep-bn", action="store_true", help="do not fold BN")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("profile", help="op-by-op time profile of a subnet (MXNet profiler, markdown)",
+                       description="Time every operator of a hybridized subnet with MXNet's profiler, bulk "
+                                   "execution off, and print (or write) a markdown table.")
+    add_candidate_args(p)
+    add_network_args(p)
+    p.add_argument("--params", default=None, help="profile a trained `train` run's subnet instead (its config.json)")
+    p.add_argument("--merge-bn", action="store_true", help="profile the deployed network (BN folded)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--out", default=None, help="write the markdown table here")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("report", help="table of trained-from-scratch runs: FLOPs, params, score, top-1 over seeds",
                        description="One row per architecture (run folders named LABEL-seedN are pooled): FLOPs, "
