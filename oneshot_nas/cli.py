@@ -315,7 +315,8 @@ def search_config_from_args(args, log_name: str):
         value = getattr(args, name, None)
         fixed[name] = list(parse_gene_list(value, name.split("_")[1])) if value else None
     constraints = {k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max", "max_flops",
-                                                 "min_flops", "max_params", "min_params", "max_normalized_score")}
+                                                 "min_flops", "max_params", "min_params", "max_normalized_score",
+                                                 "max_latency")}
     search = {k: getattr(args, k) for k in ("search_mode", "search_space", "two_stage", "population_size",
                                             "retain_length", "random_select", "mutate_chance", "search_iters",
                                             "search_target", "score_acc_ratio") if hasattr(args, k)}
@@ -325,7 +326,8 @@ def search_config_from_args(args, log_name: str):
         rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, num_workers=args.num_workers,
         batch_size=args.batch_size, num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts,
         update_bn_images=args.update_bn_images, val_images=args.val_images, **search, **fixed,
-        topk=getattr(args, "topk", 3), constraints=constraints, lookup_table=args.lookup_table, seed=args.seed)
+        topk=getattr(args, "topk", 3), constraints=constraints, lookup_table=args.lookup_table,
+        latency_table=args.latency_table, latency_batch_size=args.latency_batch_size, seed=args.seed)
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     return cfg
 
@@ -495,12 +497,19 @@ def cmd_micronet(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .deploy.merge_bn import export, load_trained_subnet
+    from .deploy.merge_bn import export, load_trained_subnet, run_config, write_sidecar
     net = load_trained_subnet(args.params)
-    prefix = export(net, args.out, shuffle_by_conv=args.shuffle_by_conv, fold=not args.keep_bn)
+    by_conv = args.shuffle_by_conv or bool(args.onnx)  # ONNX has no reshape-based shuffle
+    prefix = export(net, args.out, shuffle_by_conv=by_conv, fold=not args.keep_bn)
+    write_sidecar(prefix, run_config(args.params), source_params=args.params, precision="fp32")
     print(f"wrote {prefix}-symbol.json and {prefix}-0000.params ({net.candidate}, "
           f"{'BN kept' if args.keep_bn else 'BN folded into the convs'}"
-          f"{', shuffle as a 1x1 conv' if args.shuffle_by_conv else ''})")
+          f"{', shuffle as a 1x1 conv' if by_conv else ''})")
+    if args.onnx:
+        from .deploy.onnx_export import export_onnx
+        size = net.space.input_size
+        export_onnx(prefix, args.onnx, (args.onnx_batch_size, 3, size, size))
+        print(f"wrote {args.onnx} (ONNX opset 13, input {args.onnx_batch_size}x3x{size}x{size})")
     return 0
 
 
@@ -528,6 +537,74 @@ def cmd_profile(args) -> int:
     if args.out:
         atomic_write_text(args.out, text)
     print(text)
+    return 0
+
+
+def cmd_latency_table(args) -> int:
+    import numpy as np
+
+    from .deploy.latency import LatencyTable, prediction_errors
+    space = space_from_args(args)
+    sizes = sorted({1, *([args.batch_size] if args.batch_size else [])})
+    table = LatencyTable.build(space, sizes, warmup=args.warmup, repeats=args.repeats,
+                               progress=sys.stderr.isatty() or args.progress)
+    table.save(args.out)
+    print(f"wrote {args.out}: {space.describe()}, batch sizes {sizes}, device {table.meta['device']}")
+    if args.check:
+        rng = np.random.default_rng(args.seed)
+        rows = []
+        for b in sizes:
+            rows += prediction_errors(table, [space.sample(rng) for _ in range(args.check)], b,
+                                      warmup=args.warmup, repeats=args.repeats)
+        print(f"{'candidate':<42} {'batch':>5} {'predicted':>10} {'measured':>9} {'error':>7}")
+        for r in rows:
+            print(f"{r['candidate']:<42} {r['batch_size']:>5} {r['predicted_ms']:>8.2f}ms {r['measured_ms']:>7.2f}ms "
+                  f"{100 * r['error']:>6.1f}%")
+        for b in sizes:
+            errors = [abs(r["error"]) for r in rows if r["batch_size"] == b]
+            print(f"batch {b}: median |error| {100 * float(np.median(errors)):.1f}% over {len(errors)} random subnets")
+    return 0
+
+
+def _deploy_data(config: dict, batch_size: int, val_images: Optional[int]):
+    """(train, val) pipelines of the run a model came from (its data source and input size)."""
+    import dataclasses as dc
+
+    from . import data
+    space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
+    source = data.DataSource(**{f.name: config[f.name] for f in dc.fields(data.DataSource) if f.name in config})
+    return data.make_pipelines(source, space, batch_size, config.get("seed", 0), val_limit=val_images)
+
+
+def cmd_quantize(args) -> int:
+    from .deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar
+    from .deploy.quantize import quantize
+    config = run_config(args.params)
+    net = merge_bn(load_trained_subnet(args.params))
+    train, _ = _deploy_data(config, args.batch_size, None)
+    calib = train.fixed_subset(args.num_calib_batches * args.batch_size, config.get("seed", 0) + 2, args.batch_size)
+    excluded = [x.strip() for x in args.exclude_layers.split(",") if x.strip()] if args.exclude_layers else []
+    qnet = quantize(net, calib, args.calib_mode, args.num_calib_batches, excluded, args.batch_size)
+    import os
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    qnet.export(args.out, epoch=0)
+    write_sidecar(args.out, config, source_params=args.params, precision="int8", calib_mode=args.calib_mode,
+                  num_calib_batches=args.num_calib_batches, exclude_layers=excluded)
+    print(f"wrote {args.out}-symbol.json and {args.out}-0000.params (int8, {args.calib_mode} calibration on "
+          f"{args.num_calib_batches} x {args.batch_size} training images)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .deploy.quantize import evaluate, images_per_second, load_symbol_model
+    sidecar = f"{args.model}-config.json"
+    config = _read_json(sidecar, "model config", required=True)
+    net = load_symbol_model(args.model)
+    _, val = _deploy_data(config, args.batch_size, args.val_images)
+    result = evaluate(net, val.epoch_batches(0))
+    size = config["space"]["input_size"]
+    speed = {f"images_per_sec_batch{b}": images_per_second(net, (b, 3, size, size)) for b in (1, args.batch_size)}
+    print(json.dumps({"model": args.model, "precision": config.get("precision"), **result, **speed}))
     return 0
 
 
@@ -738,6 +815,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="PREFIX", help="e.g. runs/deploy/oneshot")
     p.add_argument("--shuffle-by-conv", action="store_true", help="channel shuffle as a fixed 1x1 conv")
     p.add_argument("--keep-bn", action="store_true", help="do not fold BN")
+    p.add_argument("--onnx", default=None, metavar="FILE.onnx",
+                   help="also write an ONNX model (needs pip install --no-deps -r requirements-onnx.txt)")
+    p.add_argument("--onnx-batch-size", type=int, default=1, help="batch size fixed in the ONNX graph")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("profile", help="op-by-op time profile of a subnet (MXNet profiler, markdown)",
@@ -751,6 +831,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--out", default=None, help="write the markdown table here")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("latency-table", help="measure the per-block latency table of a search space on this machine",
+                       description="Time every (layer, block, channel) block, the stem and the tail (hybridized, "
+                                   "median of --repeats after --warmup) at batch 1 and --batch-size; write the table "
+                                   "with its config, device and date; --check N compares predictions with the "
+                                   "measured latency of N random subnets.")
+    p.add_argument("--out", required=True, help="where to write the table (JSON)")
+    add_network_args(p)
+    p.add_argument("--batch-size", type=int, default=None, help="a second batch size besides 1")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--check", type=int, default=0, metavar="N", help="report the error on N random subnets")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(func=cmd_latency_table)
+
+    p = sub.add_parser("quantize", help="int8-quantize a trained subnet (MXNet quantization, MKL-DNN, CPU)",
+                       description="Fold BN, calibrate on a fixed subset of the run's training images (validation "
+                                   "transform) and write an int8 model PREFIX-symbol.json + PREFIX-0000.params.")
+    p.add_argument("--params", required=True, help="params of a `train` run of a fixed architecture")
+    p.add_argument("--out", required=True, metavar="PREFIX")
+    p.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive")
+    p.add_argument("--num-calib-batches", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32, help="calibration batch size")
+    p.add_argument("--exclude-layers", default=None,
+                   help="comma list of layer names kept in fp32, e.g. subnet0_stem_first_conv,subnet0_tail_output")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("evaluate", help="top-1/top-5 and images/s of a saved model (fp32 export or int8)",
+                       description="Evaluate PREFIX-symbol.json + PREFIX-0000.params on the validation data of the "
+                                   "run it came from (PREFIX-config.json), and time it at batch 1 and --batch-size.")
+    p.add_argument("model", metavar="PREFIX")
+    p.add_argument("--val-images", type=int, default=None, help="first N validation images (default all)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="table of trained-from-scratch runs: FLOPs, params, score, top-1 over seeds",
                        description="One row per architecture (run folders named LABEL-seedN are pooled): FLOPs, "
@@ -827,6 +942,12 @@ def add_constraint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-params", type=float, default=-1, help="params >= this many millions")
     g.add_argument("--max-normalized-score", type=float, default=2.0,
                    help="F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref <= 1; default 2)")
+    g.add_argument("--max-latency", type=float, default=-1,
+                   help="predicted latency <= this many ms (needs --latency-table)")
+    g.add_argument("--latency-table", default=None, metavar="FILE",
+                   help="latency table of this network config (`python -m oneshot_nas latency-table`)")
+    g.add_argument("--latency-batch-size", type=int, default=None,
+                   help="which of the table's batch sizes the latency limit is for (default: its first)")
 
 
 def apply_presets(parser: argparse.ArgumentParser, argv: List[str]) -> None:

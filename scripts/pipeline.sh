@@ -6,13 +6,15 @@
 #   3. random search of RANDOM_N candidates on the same supernet (the baseline)
 #   4. train from scratch, for every seed in SEEDS: the searched subnet, the best random one, and OneShot
 #      with the same network flags (MODEL=OneShot+: the paper's genes with SE and the MobileNetV3 tail)
-#   5. print and write the final table ($SAVE_ROOT/final/report.md)
+#   5. print and write the final table ($FINAL_DIR/report.md)
 # DATASET defaults to fashion-mnist here. Extra options: SUPERNET_ARGS (step 1), SEARCH_ARGS (steps 2-3),
-# FINAL_ARGS (step 4; on fashion-mnist by default 1 epoch of 10,240 images, validated on all 10,000 test images).
+# FINAL_ARGS (step 4; on fashion-mnist by default 1 epoch of 10,240 images, validated on all 10,000 test images),
+# FINAL_DIR (step 4's runs and the report; default $SAVE_ROOT/final: use another one for another FINAL_ARGS).
 DATASET=${DATASET:-fashion-mnist}
 export DATASET
 . "$(dirname "$0")/common.sh"
 SEEDS=${SEEDS:-0}
+FINAL_DIR=${FINAL_DIR:-$SAVE_ROOT/final}
 RANDOM_N=${RANDOM_N:-12}
 if [ -z "${FINAL_ARGS+set}" ]; then
     if [ "$DATASET" = fashion-mnist ]; then FINAL_ARGS="--num-epochs 1 --train-limit 10240 --val-limit 10000"; else FINAL_ARGS=""; fi
@@ -25,11 +27,11 @@ step "3/5 random search";   SAVE_DIR=$SAVE_ROOT/random-search sh scripts/search_
                                 --search-mode random --search-iters "$RANDOM_N" --population-size "$RANDOM_N"
 for seed in $SEEDS; do
     step "4/5 from scratch, seed $seed"
-    CANDIDATE_FILE=$SAVE_ROOT/search/best.json SAVE_DIR=$SAVE_ROOT/final/searched-seed$seed \
+    CANDIDATE_FILE=$SAVE_ROOT/search/best.json SAVE_DIR=$FINAL_DIR/searched-seed$seed \
         sh scripts/train_oneshot.sh --seed "$seed" $FINAL_ARGS
-    CANDIDATE_FILE=$SAVE_ROOT/random-search/best.json SAVE_DIR=$SAVE_ROOT/final/random-best-seed$seed \
+    CANDIDATE_FILE=$SAVE_ROOT/random-search/best.json SAVE_DIR=$FINAL_DIR/random-best-seed$seed \
         sh scripts/train_oneshot.sh --seed "$seed" $FINAL_ARGS
-    MODEL=OneShot+ SAVE_DIR=$SAVE_ROOT/final/oneshot-seed$seed sh scripts/train_oneshot.sh --seed "$seed" $FINAL_ARGS
+    MODEL=OneShot+ SAVE_DIR=$FINAL_DIR/oneshot-seed$seed sh scripts/train_oneshot.sh --seed "$seed" $FINAL_ARGS
 done
 step "5/5 report"
-$PYTHON -m oneshot_nas report "$SAVE_ROOT"/final/*-seed* --out "$SAVE_ROOT/final/report.md"
+$PYTHON -m oneshot_nas report "$FINAL_DIR"/*-seed* --out "$FINAL_DIR/report.md"

@@ -28,5 +28,10 @@ fi
 echo "setup: pip install -r $REQUIREMENTS"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r "$REQUIREMENTS"
+if [ "${WITH_ONNX:-0}" = 1 ]; then
+    # without dependencies: onnxruntime's metadata would pull numpy >= 1.24, which mxnet 1.9.1 cannot use
+    echo "setup: pip install --no-deps -r requirements-onnx.txt (optional ONNX export)"
+    .venv/bin/python -m pip install -q --no-deps -r requirements-onnx.txt
+fi
 .venv/bin/python -c "import mxnet, gluoncv, numpy; print('setup: mxnet', mxnet.__version__, '| numpy', numpy.__version__)" 2>/dev/null \
     | grep -v "^$" || true

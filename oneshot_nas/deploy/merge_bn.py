@@ -49,25 +49,33 @@ def merge_bn(subnet: Subnet) -> Subnet:
     return folded
 
 
-def load_trained_subnet(params_path: str, ctx=None):
-    """A Subnet with the weights of a `train` run (its config.json beside the params names the space and
-    the architecture)."""
+def run_config(params_path: str) -> dict:
+    """The config.json of the `train` run whose params these are."""
     import json
     import os
 
-    import mxnet as mx
-
     from ..errors import OneShotError
-    from ..space import Candidate, SearchSpace
     config_path = os.path.join(os.path.dirname(os.path.abspath(params_path)), "config.json")
     try:
         with open(config_path) as f:
             config = json.load(f)
-        space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
-        candidate = config["candidate"]
-    except (OSError, ValueError, KeyError) as e:
+        config["space"], config["candidate"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise OneShotError(f"cannot read the run config {config_path} beside {params_path} ({type(e).__name__}); "
-                           "export needs the params of a `train` run of a fixed architecture") from None
+                           "this needs the params of a `train` run of a fixed architecture") from None
+    return config
+
+
+def load_trained_subnet(params_path: str, ctx=None):
+    """A Subnet with the weights of a `train` run (its config.json beside the params names the space and
+    the architecture)."""
+    import mxnet as mx
+
+    from ..errors import OneShotError
+    from ..space import Candidate, SearchSpace
+    config = run_config(params_path)
+    space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
+    candidate = config["candidate"]
     if not candidate:
         raise OneShotError(f"{params_path} holds a supernet; export a subnet trained with `train` "
                            "(e.g. scripts/train_oneshot.sh)")
@@ -79,6 +87,14 @@ def load_trained_subnet(params_path: str, ctx=None):
         raise OneShotError(f"cannot load {params_path} ({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}); "
                            "the file is damaged or from another architecture") from None
     return net
+
+
+def write_sidecar(prefix: str, config: dict, **extra) -> None:
+    """``prefix-config.json``: the run config a saved model came from (network, architecture, data)."""
+    import json
+
+    from ..utils import atomic_write_text
+    atomic_write_text(f"{prefix}-config.json", json.dumps({**config, **extra}, indent=1))
 
 
 def export(net: Subnet, prefix: str, shuffle_by_conv: bool = False, fold: bool = True) -> str:

@@ -28,6 +28,7 @@ class Constraints:
     max_params: float = OFF         # millions
     min_params: float = OFF
     max_normalized_score: float = 2.0
+    max_latency: float = OFF        # milliseconds, predicted by a latency table
 
     def limits(self) -> List[tuple]:
         """(name, value of a cost, bound, 'max'|'min') for every active limit."""
@@ -58,14 +59,24 @@ class Constraints:
 
 
 class ConstraintCheck:
-    """``constraint(candidate) -> bool`` from the lookup table, with the costs kept for the records."""
+    """``constraint(candidate) -> bool`` from the lookup table (and the latency table for --max-latency),
+    with the costs kept for the records."""
 
-    def __init__(self, table: LookupTable, constraints: Constraints):
+    def __init__(self, table: LookupTable, constraints: Constraints, latency=None, latency_batch: Optional[int] = None):
         self.table, self.constraints = table, constraints
+        self.latency, self.latency_batch = latency, latency_batch
         comparison_reference(constraints.comparison_model)  # unknown names fail here, before any work
+        if constraints.max_latency != OFF and latency is None:
+            raise OneShotError("--max-latency needs a latency table: pass --latency-table FILE (build one with "
+                               "`python -m oneshot_nas latency-table`)")
 
     def __call__(self, candidate: Candidate) -> bool:
-        return not self.constraints.violations(self.table.cost(candidate))
+        if self.constraints.violations(self.table.cost(candidate)):
+            return False
+        return self.constraints.max_latency == OFF or self.latency_ms(candidate) <= self.constraints.max_latency
+
+    def latency_ms(self, candidate: Candidate) -> Optional[float]:
+        return self.latency.predict(candidate, self.latency_batch) if self.latency is not None else None
 
     def cost(self, candidate: Candidate) -> Cost:
         return self.table.cost(candidate)
@@ -85,9 +96,27 @@ class ConstraintCheck:
                 unreachable.append(name)
             if field == "score" and normalized_score(low, self.constraints.comparison_model) > bound:
                 unreachable.append(name)
+        if self.constraints.max_latency != OFF:
+            fastest = self._fastest_latency(blocks, channels)
+            if fastest > self.constraints.max_latency:
+                unreachable.append(f"--max-latency {self.constraints.max_latency:g} ms (the fastest candidate is "
+                                   f"predicted at {fastest:.2f} ms)")
         if unreachable:
             raise OneShotError(
                 f"no candidate can meet {', '.join(unreachable)}: in this search space the candidates range over "
                 f"FLOPs {low.flops / 1e6:.2f}M..{high.flops / 1e6:.2f}M and params "
                 f"{low.params / 1e6:.3f}M..{high.params / 1e6:.3f}M (normalised score from "
                 f"{normalized_score(low, self.constraints.comparison_model):.3f}); relax the constraint")
+
+    def _fastest_latency(self, blocks, channels) -> float:
+        """The smallest predicted latency over the allowed genes (each layer's fastest cell: the sum is
+        separable)."""
+        space = self.table.space
+        b = str(self.latency_batch or self.latency.batch_sizes[0])
+        cells = []
+        for i in range(space.num_layers):
+            allowed = [(g, c) for g in (blocks[i] if blocks else range(space.num_blocks))
+                       for c in (channels[i] if channels else range(space.num_scales))]
+            cells.append(min(allowed, key=lambda gc, i=i: self.latency.entries[b][i][gc[0]][gc[1]]))
+        return self.latency.predict(Candidate(tuple(g for g, _ in cells), tuple(c for _, c in cells)),
+                                    self.latency_batch)

@@ -71,6 +71,8 @@ class SearchConfig:
     score_acc_ratio: float = 0.1
     constraints: dict = dataclasses.field(default_factory=dict)
     lookup_table: Optional[str] = None
+    latency_table: Optional[str] = None
+    latency_batch_size: Optional[int] = None
     seed: int = 0
 
     @property
@@ -155,7 +157,11 @@ class Search:
         self._start(resume)
         table = (LookupTable.load(cfg.lookup_table, expected_space=self.space) if cfg.lookup_table
                  else LookupTable.build(self.space, method="formula"))
-        self.check = ConstraintCheck(table, Constraints(**cfg.constraints))
+        latency = None
+        if cfg.latency_table:
+            from ..deploy.latency import LatencyTable
+            latency = LatencyTable.load(cfg.latency_table, expected_space=self.space)
+        self.check = ConstraintCheck(table, Constraints(**cfg.constraints), latency, cfg.latency_batch_size)
         self._validate_fixed_genes()
         self.check.check_reachable(*self._stage_genes(cfg.stages()[0], None))
         self.rng = np.random.default_rng(cfg.seed)
@@ -275,6 +281,7 @@ class Search:
             self.records.add({
                 "candidate": key, "top1": result.top1, "top5": result.top5, "flops": cost.flops,
                 "params": cost.params, "normalized_score": score,
+                **({"latency_ms": self.check.latency_ms(candidate)} if self.check.latency is not None else {}),
                 "fitness": self._target(result.top1, score), "generation": self.generation_label,
                 "recal_seconds": round(result.recal_seconds, 3), "val_seconds": round(result.val_seconds, 3),
                 "seconds": round(result.recal_seconds + result.val_seconds, 3), "bn_images": result.bn_images,

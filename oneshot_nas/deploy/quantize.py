@@ -1,0 +1,94 @@
+"""Int8 quantization of a trained subnet on CPU with MXNet's quantization API (MKL-DNN backend), and the
+evaluation of saved models (fp32 or int8): top-1/top-5 and images per second.
+
+The subnet is quantized after its BN is folded (fewer ops, and conv + bias + activation fuse in
+MKL-DNN). Calibration (``naive``: min/max of each layer's outputs; ``entropy``: KL-optimal thresholds)
+runs on a fixed, seeded subset of training images with the validation transform.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import OneShotError
+
+CALIB_MODES = ("naive", "entropy")
+LOG = logging.getLogger("oneshot_nas")
+
+
+def calibration_iter(batches: Sequence, batch_size: int):
+    """An ``mx.io.NDArrayIter`` over (data, label) batches (what ``quantize_net`` accepts)."""
+    import mxnet as mx
+    data = np.concatenate([x.asnumpy() for x, _ in batches])
+    labels = np.concatenate([y.asnumpy() for _, y in batches])
+    return mx.io.NDArrayIter(data, labels, batch_size=batch_size, last_batch_handle="discard")
+
+
+def quantize(net, calib_batches: Sequence, calib_mode: str = "naive", num_calib_batches: Optional[int] = None,
+             exclude_layers: Optional[List[str]] = None, batch_size: int = 32):
+    """A quantized SymbolBlock computing ``net`` (a hybridizable, BN-folded subnet) in int8 where it can."""
+    import mxnet as mx
+    from mxnet.contrib.quantization import quantize_net
+    if calib_mode not in CALIB_MODES:
+        raise OneShotError(f"unknown --calib-mode {calib_mode!r}; choose one of {', '.join(CALIB_MODES)}")
+    if not mx.runtime.Features().is_enabled("MKLDNN"):
+        raise OneShotError("this MXNet build has no MKL-DNN, which int8 inference on CPU needs; install the "
+                           "standard `mxnet` 1.9.1 wheel")
+    calib = calibration_iter(calib_batches, batch_size)
+    examples = (num_calib_batches or len(calib_batches)) * batch_size
+    net.hybridize(static_alloc=True, static_shape=True)
+    size = net.space.input_size
+    net(mx.nd.zeros((1, 3, size, size)))
+    known = {n["name"] for n in __import__("json").loads(net(mx.sym.var("data")).tojson())["nodes"]}
+    unknown = [layer for layer in exclude_layers or [] if layer not in known]
+    if unknown:
+        raise OneShotError(f"--exclude-layers: no layer named {', '.join(unknown)} in this network; its conv layers "
+                           f"are e.g. {', '.join(sorted(n for n in known if n.endswith(('_conv', '_pw', '_dw', 'output')))[:6])}")
+    return quantize_net(net, quantized_dtype="auto", quantize_mode="full", exclude_layers=exclude_layers or None,
+                        calib_data=calib, calib_mode=calib_mode, num_calib_examples=examples, ctx=mx.cpu(),
+                        logger=None)
+
+
+def evaluate(net, batches, batch_size: Optional[int] = None) -> dict:
+    """Top-1/top-5 of ``net`` over ``batches`` (re-batched to ``batch_size`` if given)."""
+    from ..training import topk_correct
+    c1 = c5 = total = 0
+    for x, y in batches:
+        out = net(x)
+        a, b = topk_correct(out, y)
+        c1, c5, total = c1 + a, c5 + b, total + x.shape[0]
+    if not total:
+        raise OneShotError("no images to evaluate")
+    return {"top1": c1 / total, "top5": c5 / total, "images": total}
+
+
+def images_per_second(net, input_shape, repeats: int = 20, warmup: int = 5) -> float:
+    from mxnet import nd
+    x = nd.random.uniform(-1, 1, input_shape)
+    for _ in range(warmup):
+        net(x).wait_to_read()
+    tic = time.perf_counter()
+    for _ in range(repeats):
+        net(x).wait_to_read()
+    return input_shape[0] * repeats / (time.perf_counter() - tic)
+
+
+def load_symbol_model(prefix: str):
+    """A saved model (``prefix-symbol.json`` + ``prefix-0000.params``), fp32 or int8."""
+    import os
+
+    import mxnet as mx
+    sym, params = f"{prefix}-symbol.json", f"{prefix}-0000.params"
+    for path in (sym, params):
+        if not os.path.exists(path):
+            raise OneShotError(f"{path} does not exist; write a model with `export` or `quantize` first")
+    try:
+        net = mx.gluon.SymbolBlock.imports(sym, ["data"], params)
+    except (mx.base.MXNetError, ValueError, AssertionError) as e:
+        raise OneShotError(f"cannot load the model {prefix} ({type(e).__name__}); the files are damaged or "
+                           "do not belong together") from None
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net
