@@ -59,9 +59,8 @@ def part2(params, repeats, val_images, calib_batches):
     from oneshot_nas import data
     config = run_config(params)
     space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
-    source = data.DataSource(**{k: config[k] for k in ("dataset", "data_dir", "use_rec", "rec_train", "rec_train_idx",
-                                                      "rec_val", "rec_val_idx", "crop_ratio") if k in config})
-    train, val = data.make_pipelines(source, space, 32, config.get("seed", 0), val_limit=val_images)
+    train, val = data.make_pipelines(data.DataSource.from_dict(config), space, 32, config.get("seed", 0),
+                                     val_limit=val_images)
     calib = train.fixed_subset(calib_batches * 32, config.get("seed", 0) + 2, 32)
     net = load_trained_subnet(params)
     size = space.input_size

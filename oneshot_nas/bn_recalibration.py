@@ -10,7 +10,7 @@ statistics only in the backward pass, so this does not need, and does not do, a 
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, List, Sequence, Tuple
+from typing import Callable, Iterable, List, Sequence
 
 from mxnet import autograd, nd
 

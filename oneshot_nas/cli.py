@@ -449,7 +449,7 @@ def cmd_report(args) -> int:
         if group["candidate"] != config["candidate"]:
             raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart")
         group["runs"].append((config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1))
-    lines = [f"| architecture | candidate | FLOPs | params | norm. score | seeds | top-1 (mean ± std) | per seed |",
+    lines = ["| architecture | candidate | FLOPs | params | norm. score | seeds | top-1 (mean ± std) | per seed |",
              "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
     for label, group in groups.items():
         space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in group["space"].items()})
@@ -568,12 +568,10 @@ def cmd_latency_table(args) -> int:
 
 def _deploy_data(config: dict, batch_size: int, val_images: Optional[int]):
     """(train, val) pipelines of the run a model came from (its data source and input size)."""
-    import dataclasses as dc
-
     from . import data
     space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
-    source = data.DataSource(**{f.name: config[f.name] for f in dc.fields(data.DataSource) if f.name in config})
-    return data.make_pipelines(source, space, batch_size, config.get("seed", 0), val_limit=val_images)
+    return data.make_pipelines(data.DataSource.from_dict(config), space, batch_size, config.get("seed", 0),
+                               val_limit=val_images)
 
 
 def cmd_quantize(args) -> int:
@@ -856,7 +854,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-calib-batches", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32, help="calibration batch size")
     p.add_argument("--exclude-layers", default=None,
-                   help="comma list of layer names kept in fp32, e.g. subnet0_stem_first_conv,subnet0_tail_output")
+                   help="comma list of conv layers kept in fp32, e.g. stem_first_conv,tail_output")
     p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("evaluate", help="top-1/top-5 and images/s of a saved model (fp32 export or int8)",

@@ -60,12 +60,9 @@ def _is_frozen_shuffle(name: str) -> bool:
     return name.endswith("shuffle_weight")
 
 
-def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
-    """Count FLOPs and params of an MXNet symbol by walking its graph with inferred shapes.
-
-    ``count_bn=False`` leaves BN gamma/beta out of params: the official PyTorch SPOS release counted
-    that way (its block-only model's 3.5M), while the MXNet codebase counted them (3.4M/3.7M/3.5M).
-    """
+def graph_shapes(sym, data_shape):
+    """(nodes of the symbol's JSON graph, {argument: shape}, shape_of(entry)) with inferred shapes;
+    ``shape_of([node_index, output_index])`` is the shape of that node's output."""
     internals = sym.get_internals()
     _, out_shapes, _ = internals.infer_shape(data=tuple(data_shape))
     shapes = dict(zip(internals.list_outputs(), out_shapes))
@@ -73,20 +70,30 @@ def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
     args = dict(zip(sym.list_arguments(), arg_shapes))
     nodes = json.loads(sym.tojson())["nodes"]
 
-    def out_shape(entry):
+    def shape_of(entry):
         node = nodes[entry[0]]
         if node["op"] == "null":
-            return shapes[node["name"]]
-        return shapes.get(f"{node['name']}_output", shapes.get(f"{node['name']}_output{entry[1]}"))
+            return tuple(shapes[node["name"]])
+        return tuple(shapes.get(f"{node['name']}_output", shapes.get(f"{node['name']}_output{entry[1]}")))
 
+    return nodes, args, shape_of
+
+
+def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
+    """Count FLOPs and params of an MXNet symbol by walking its graph with inferred shapes.
+
+    ``count_bn=False`` leaves BN gamma/beta out of params: the official PyTorch SPOS release counted
+    that way (its block-only model's 3.5M), while the MXNet codebase counted them (3.4M/3.7M/3.5M).
+    """
+    nodes, args, out_shape = graph_shapes(sym, data_shape)
     flops = 0
-    for node in nodes:
+    for index, node in enumerate(nodes):
         op, attrs = node["op"], node.get("attrs", {})
         if op in ("Convolution", "FullyConnected"):
             weight = nodes[node["inputs"][1][0]]["name"]
             if _is_frozen_shuffle(weight):
                 continue
-            out_elems = math.prod(shapes[f"{node['name']}_output"])
+            out_elems = math.prod(out_shape([index, 0]))
             w_shape = args[weight]
             macs_per_out = math.prod(w_shape[1:])
             has_bias = attrs.get("no_bias", "False") not in ("True", "true", "1")
@@ -97,7 +104,7 @@ def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
                 flops += in_elems
             else:
                 kernel = eval(attrs["kernel"])  # noqa: S307 (a tuple literal written by MXNet)
-                flops += math.prod(shapes[f"{node['name']}_output"]) * math.prod(kernel)
+                flops += math.prod(out_shape([index, 0])) * math.prod(kernel)
     params = sum(math.prod(shape) for name, shape in args.items()
                  if name != "data" and not _is_frozen_shuffle(name)
                  and (count_bn or not name.endswith(("_gamma", "_beta"))))
@@ -187,25 +194,31 @@ class LookupTable:
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LookupTable":
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise OneShotError(f"lookup table {path} does not exist; build it with "
-                               "`python -m oneshot_nas lookup-table --out FILE [network flags]`") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise OneShotError(f"lookup table {path} is not valid JSON ({e}); rebuild it") from None
-        if not isinstance(data, dict) or data.get("format") != cls.FORMAT or "space" not in data:
-            raise OneShotError(f"{path} is not a oneshot-nas lookup table (format {cls.FORMAT}); rebuild it")
-        space = SearchSpace.from_dict(_tuples(data["space"]))
-        if space.fingerprint != data.get("fingerprint"):
-            raise OneShotError(f"lookup table {path} is corrupt: its fingerprint does not match its config")
-        if expected_space is not None and space != expected_space:
-            raise OneShotError(
-                f"lookup table {path} was built for {space.describe()}, not for {expected_space.describe()}; "
-                "build one for this config with `python -m oneshot_nas lookup-table` and the same network flags")
+        data, space = load_space_table(path, "lookup table", cls.FORMAT, expected_space,
+                                       "`python -m oneshot_nas lookup-table --out FILE [network flags]`")
         return cls(space, data["stem"], data["tail"],
                    [[[tuple(cell) for cell in blocks] for blocks in row] for row in data["entries"]], data["meta"])
+
+
+def load_space_table(path: str, kind: str, fmt: str, expected_space: Optional[SearchSpace], build: str):
+    """(JSON data, its SearchSpace) of a table file tied to one network config, refusing a damaged file,
+    another format, or a table built for another config than ``expected_space``."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise OneShotError(f"{kind} {path} does not exist; build it with {build}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise OneShotError(f"{kind} {path} is not valid JSON ({e}); rebuild it with {build}") from None
+    if not isinstance(data, dict) or data.get("format") != fmt or "space" not in data:
+        raise OneShotError(f"{path} is not a oneshot-nas {kind} (format {fmt}); rebuild it with {build}")
+    space = SearchSpace.from_dict(_tuples(data["space"]))
+    if space.fingerprint != data.get("fingerprint"):
+        raise OneShotError(f"{kind} {path} is corrupt: its fingerprint does not match its config")
+    if expected_space is not None and space != expected_space:
+        raise OneShotError(f"{kind} {path} was built for {space.describe()}, not for {expected_space.describe()}; "
+                           f"build one for this config with {build} and the same network flags")
+    return data, space
 
 
 def _tuples(d: dict) -> dict:

@@ -283,9 +283,10 @@ class _ListSampler:
 # ---------------------------------------------------------------------------------------------
 # choosing the pipelines of a run
 # ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(kw_only=True)
 class DataSource:
-    """Where the images come from: the embedded Fashion-MNIST, ImageNet RecordIO, or an image folder."""
+    """Where the images come from: the embedded Fashion-MNIST, ImageNet RecordIO, or an image folder.
+    The configs of `train` and `search` extend it, so their data options are declared once, here."""
 
     dataset: str = "imagenet"
     data_dir: Optional[str] = None
@@ -298,9 +299,9 @@ class DataSource:
     num_workers: int = 4
 
     @classmethod
-    def from_config(cls, cfg) -> "DataSource":
-        """The source fields of any config object holding them under the same names."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+    def from_dict(cls, config: dict) -> "DataSource":
+        """The data options among a run's saved config (missing ones take their defaults)."""
+        return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
 
 
 def make_pipelines(src: DataSource, space, batch_size: int, seed: int, num_parts: int = 1, part_index: int = 0,

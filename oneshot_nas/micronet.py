@@ -16,7 +16,6 @@ Conventions (those of the original's published OneShot-S+ profile, which this re
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from typing import Dict, List
 
@@ -42,18 +41,8 @@ def _true(value) -> bool:
 
 def profile_symbol(sym, data_shape) -> List[OpRow]:
     """Rows for every counted op of ``sym`` (a subnet exported with the shuffle as a 1x1 conv)."""
-    internals = sym.get_internals()
-    _, out_shapes, _ = internals.infer_shape(data=tuple(data_shape))
-    shapes = dict(zip(internals.list_outputs(), out_shapes))
-    arg_shapes, _, _ = sym.infer_shape(data=tuple(data_shape))
-    args = dict(zip(sym.list_arguments(), arg_shapes))
-    nodes = json.loads(sym.tojson())["nodes"]
-
-    def shape_of(entry):
-        node = nodes[entry[0]]
-        if node["op"] == "null":
-            return tuple(shapes[node["name"]])
-        return tuple(shapes.get(f"{node['name']}_output", shapes.get(f"{node['name']}_output{entry[1]}")))
+    from .complexity import graph_shapes
+    nodes, args, shape_of = graph_shapes(sym, data_shape)
 
     rows = []
     for index, node in enumerate(nodes):

@@ -30,24 +30,27 @@ from .utils import atomic_write_text
 LOG = logging.getLogger("oneshot_nas")
 
 
+@dataclasses.dataclass(kw_only=True)
+class Devices:
+    """``--num-gpus`` GPUs, else ``--num-cpu-contexts`` CPU contexts: one data-parallel code path, which
+    the tests run on CPU contexts."""
+
+    num_gpus: int = 0
+    num_cpu_contexts: int = 1
+
+    def contexts(self) -> List[mx.Context]:
+        if self.num_gpus > 0:
+            return [mx.gpu(i) for i in range(self.num_gpus)]
+        return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(data.DataSource, Devices):
     """Everything a training run depends on; resolved once by the CLI and dumped next to the outputs."""
 
     space: dict
     candidate: Optional[str]            # None = supernet
-    dataset: str = "fashion-mnist"
-    data_dir: Optional[str] = None
-    use_rec: bool = False
-    rec_train: str = "~/.mxnet/datasets/imagenet/rec/train.rec"
-    rec_train_idx: str = "~/.mxnet/datasets/imagenet/rec/train.idx"
-    rec_val: str = "~/.mxnet/datasets/imagenet/rec/val.rec"
-    rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
-    crop_ratio: float = 0.875
     batch_size: int = 32
-    num_gpus: int = 0
-    num_cpu_contexts: int = 1
-    num_workers: int = 2
     num_epochs: int = 3
     lr: float = 0.1
     momentum: float = 0.9
@@ -81,18 +84,13 @@ class TrainConfig:
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in self.space.items()})
 
-    def contexts(self) -> List[mx.Context]:
-        # The GPU path is the multi-context CPU path with other devices: one code path, tested on CPU.
-        if self.num_gpus > 0:
-            return [mx.gpu(i) for i in range(self.num_gpus)]
-        return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
 
 
 # ---------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------
 def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_index: int = 0):
-    return data.make_pipelines(data.DataSource.from_config(cfg), cfg.search_space, cfg.batch_size * num_devices,
+    return data.make_pipelines(cfg, cfg.search_space, cfg.batch_size * num_devices,
                                cfg.seed, num_parts, part_index, train_limit=cfg.train_limit, val_limit=cfg.val_limit)
 
 

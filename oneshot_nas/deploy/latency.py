@@ -122,22 +122,9 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LatencyTable":
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise OneShotError(f"latency table {path} does not exist; build it with "
-                               "`python -m oneshot_nas latency-table --out FILE [network flags]`") from None
-        except (ValueError, UnicodeDecodeError) as e:
-            raise OneShotError(f"latency table {path} is not valid JSON ({e}); rebuild it") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise OneShotError(f"{path} is not a oneshot-nas latency table ({FORMAT}); rebuild it")
-        space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in data["space"].items()})
-        if space.fingerprint != data.get("fingerprint"):
-            raise OneShotError(f"latency table {path} is corrupt: its fingerprint does not match its config")
-        if expected_space is not None and space != expected_space:
-            raise OneShotError(f"latency table {path} was measured for {space.describe()}, not for "
-                               f"{expected_space.describe()}; build one with the same network flags")
+        from ..complexity import load_space_table
+        data, space = load_space_table(path, "latency table", FORMAT, expected_space,
+                                       "`python -m oneshot_nas latency-table --out FILE [network flags]`")
         return cls(space, data["batch_sizes"], data["stem_ms"], data["tail_ms"], data["call_overhead_ms"],
                    data["entries_ms"], data["meta"])
 

@@ -7,6 +7,7 @@ runs on a fixed, seeded subset of training images with the validation transform.
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import List, Optional, Sequence
@@ -42,14 +43,33 @@ def quantize(net, calib_batches: Sequence, calib_mode: str = "naive", num_calib_
     net.hybridize(static_alloc=True, static_shape=True)
     size = net.space.input_size
     net(mx.nd.zeros((1, 3, size, size)))
-    known = {n["name"] for n in __import__("json").loads(net(mx.sym.var("data")).tojson())["nodes"]}
-    unknown = [layer for layer in exclude_layers or [] if layer not in known]
-    if unknown:
-        raise OneShotError(f"--exclude-layers: no layer named {', '.join(unknown)} in this network; its conv layers "
-                           f"are e.g. {', '.join(sorted(n for n in known if n.endswith(('_conv', '_pw', '_dw', 'output')))[:6])}")
-    return quantize_net(net, quantized_dtype="auto", quantize_mode="full", exclude_layers=exclude_layers or None,
+    excluded = resolve_layer_names(net, exclude_layers or [])
+    # The hard-swish and SE products stay fp32: MXNet 1.9.1's quantized elemwise_mul takes int8 only and
+    # crashes on the uint8 a ReLU-fed tensor gets (and MicroNet counts them as not quantizable anyway).
+    qnet = quantize_net(net, quantized_dtype="auto", quantize_mode="full", exclude_layers=excluded or None,
+                        exclude_operators=["elemwise_mul", "broadcast_mul"],
                         calib_data=calib, calib_mode=calib_mode, num_calib_examples=examples, ctx=mx.cpu(),
                         logger=None)
+    qnet.hybridize(static_alloc=True, static_shape=True)
+    qnet(mx.nd.zeros((1, 3, size, size)))  # builds the graph: `export` writes no params before a forward
+    return qnet
+
+
+def resolve_layer_names(net, names: List[str]) -> List[str]:
+    """Graph node names for layer names given without the network's instance prefix (``subnet0_`` in one
+    process, ``subnet1_`` in another): ``tail_output`` or ``stem_first_conv`` name the same layer always."""
+    import mxnet as mx
+    nodes = [n["name"] for n in json.loads(net(mx.sym.var("data")).tojson())["nodes"] if n["op"] == "Convolution"]
+    resolved = []
+    for name in names:
+        matches = [n for n in nodes if n == name or n.endswith("_" + name)]
+        if not matches:
+            prefix = nodes[0].split("_")[0] + "_" if nodes else ""
+            examples = ", ".join(n[len(prefix):] if n.startswith(prefix) else n for n in (nodes[:2] + nodes[-2:]))
+            raise OneShotError(f"--exclude-layers: no conv layer named {name} in this network; its conv layers "
+                               f"are named like {examples}")
+        resolved += matches
+    return resolved
 
 
 def evaluate(net, batches, batch_size: Optional[int] = None) -> dict:

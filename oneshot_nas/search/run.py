@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -23,6 +22,7 @@ from ..complexity import LookupTable
 from ..errors import OneShotError
 from ..nn import Supernet
 from ..space import Candidate, SearchSpace
+from ..training import Devices
 from ..utils import atomic_write_text
 from .constraints import ConstraintCheck, Constraints
 from .evaluator import Evaluator
@@ -36,24 +36,13 @@ SEARCH_TARGETS = ("acc", "balanced_flop_acc")
 
 
 @dataclasses.dataclass
-class SearchConfig:
+class SearchConfig(data.DataSource, Devices):
     """Everything a search depends on; resolved once by the CLI and written to OUT_DIR/config.json."""
 
     space: dict
     supernet_params: str
     out_dir: str = "runs/search"
-    dataset: str = "imagenet"
-    data_dir: Optional[str] = None
-    use_rec: bool = False
-    rec_train: str = "~/.mxnet/datasets/imagenet/rec/train.rec"
-    rec_train_idx: str = "~/.mxnet/datasets/imagenet/rec/train.idx"
-    rec_val: str = "~/.mxnet/datasets/imagenet/rec/val.rec"
-    rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
-    crop_ratio: float = 0.875
-    num_workers: int = 4
     batch_size: int = 128
-    num_gpus: int = 0
-    num_cpu_contexts: int = 1
     update_bn_images: int = 20000
     val_images: Optional[int] = None
     search_mode: str = "genetic"
@@ -79,11 +68,6 @@ class SearchConfig:
     def search_space_obj(self) -> SearchSpace:
         return SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in self.space.items()})
 
-    def contexts(self) -> List[mx.Context]:
-        # GPUs take the multi-context path that the tests run with several CPU contexts.
-        if self.num_gpus > 0:
-            return [mx.gpu(i) for i in range(self.num_gpus)]
-        return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
 
     def stages(self) -> List[str]:
         """Searched genes per stage: two-stage = blocks first, then channels on the best blocks."""
@@ -258,7 +242,7 @@ class Search:
         supernet.initialize(ctx=self.ctx)
         load_supernet(supernet, c.supernet_params, self.ctx)
         batch = c.batch_size * len(self.ctx)
-        train, val = data.make_pipelines(data.DataSource.from_config(c), self.space, batch, c.seed,
+        train, val = data.make_pipelines(c, self.space, batch, c.seed,
                                          val_limit=c.val_images)
         size = self.space.input_size
         bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
