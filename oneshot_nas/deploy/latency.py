@@ -26,10 +26,21 @@ from ..utils import atomic_write_text
 FORMAT = "oneshot-nas-latency-1"
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def device_description(ctx) -> dict:
     import mxnet as mx
     features = mx.runtime.Features()
-    return {"context": str(ctx), "machine": platform.machine(), "processor": platform.processor() or "unknown",
+    return {"context": str(ctx), "machine": platform.machine(), "processor": _cpu_model(),
             "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "mxnet": mx.__version__, "mkldnn": features.is_enabled("MKLDNN")}
 
