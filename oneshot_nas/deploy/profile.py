@@ -1,34 +1,27 @@
 """Op-by-op time profile of a subnet with MXNet's profiler, as a markdown table.
 
-Bulk execution is switched off (``MXNET_EXEC_BULK_EXEC_INFERENCE=0``, set by the command before MXNet
-builds any graph) so that every operator is timed on its own instead of inside a fused segment.
+Bulk execution is switched off (``MXNET_EXEC_BULK_EXEC_INFERENCE=0``, set here before the graph is first
+run) so that every operator is timed on its own instead of inside a fused segment.
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import time
 from typing import List
 
-import numpy as np
 from mxnet import nd, profiler
+
+from .latency import time_block
 
 
 def op_times(net, input_shape, repeats: int = 20, warmup: int = 3) -> dict:
     """{"ops": [{op, count, total_ms, avg_ms, share}], "forward_ms": median forward time, ...}."""
     # Each operator timed on its own: no bulk segments (read when the graph is first run).
     os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"] = "0"
-    net.hybridize(static_alloc=True, static_shape=True)
     ctx = net.collect_params().list_ctx()[0]
+    forward_ms = time_block(net, input_shape, ctx, warmup, repeats)  # hybridizes it, without the profiler
     x = nd.random.uniform(-1, 1, input_shape, ctx=ctx)
-    for _ in range(warmup):
-        net(x).wait_to_read()
-    walls = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        net(x).wait_to_read()
-        walls.append(time.perf_counter() - tic)
     with tempfile.TemporaryDirectory() as tmp:
         profiler.set_config(profile_all=True, aggregate_stats=True, filename=os.path.join(tmp, "trace.json"))
         profiler.set_state("run")
@@ -42,7 +35,7 @@ def op_times(net, input_shape, repeats: int = 20, warmup: int = 3) -> dict:
     rows = sorted(({"op": k, "calls_per_forward": v["Count"] / repeats, "ms_per_forward": v["Total"] / repeats,
                     "avg_ms": v["Avg"], "share": v["Total"] / total} for k, v in ops.items()),
                   key=lambda r: -r["ms_per_forward"])
-    return {"ops": rows, "forward_ms": float(np.median(walls)) * 1e3, "repeats": repeats,
+    return {"ops": rows, "forward_ms": forward_ms, "repeats": repeats,
             "input_shape": list(input_shape)}
 
 
