@@ -407,15 +407,10 @@ def cmd_pack_rec(args) -> int:
 
 def cmd_plot_curves(args) -> int:
     from .plots import training_curves
+    from .training import read_history
     histories = {}
     for path in args.history:
-        try:
-            with open(path) as f:
-                records = [json.loads(line) for line in f if line.strip()]
-        except OSError as e:
-            raise OneShotError(f"cannot read {path}: {e.strerror}") from None
-        except ValueError:
-            raise OneShotError(f"{path} is not a history.jsonl written by `train`") from None
+        records = read_history(path)
         if not records or "val_err_top1" not in records[0]:
             raise OneShotError(f"{path} holds no epoch records of `train`")
         histories[os.path.basename(os.path.dirname(os.path.abspath(path))) or path] = records
@@ -431,15 +426,15 @@ def cmd_report(args) -> int:
     import numpy as np
 
     from .complexity import LookupTable, normalized_score
+    from .training import read_history
     from .utils import atomic_write_text
     groups = {}
     for run_dir in args.runs:
         try:
             with open(os.path.join(run_dir, "config.json")) as f:
                 config = json.load(f)
-            with open(os.path.join(run_dir, "history.jsonl")) as f:
-                last = [json.loads(line) for line in f if line.strip()][-1]
-        except (OSError, ValueError, IndexError):
+            last = read_history(os.path.join(run_dir, "history.jsonl"))[-1]
+        except (OSError, ValueError, IndexError, OneShotError):
             raise OneShotError(f"{run_dir} is not a finished `train` run (config.json and history.jsonl "
                                "with at least one epoch)") from None
         if not config.get("candidate"):

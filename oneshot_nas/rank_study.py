@@ -15,6 +15,7 @@ from typing import Callable, List
 
 from .errors import OneShotError
 from .search.run import Search, SearchConfig
+from .training import read_history
 from .utils import atomic_write_text
 
 LOG = logging.getLogger("oneshot_nas")
@@ -33,8 +34,7 @@ def supernet_scores(cfg: SearchConfig, num_subnets: int, resume: bool) -> List[d
 def standalone_top1(run_dir: str) -> float:
     """Validation top-1 of a finished `train` run's last epoch."""
     path = os.path.join(run_dir, "history.jsonl")
-    with open(path) as f:
-        lines = [json.loads(line) for line in f if line.strip()]
+    lines = read_history(path)
     if not lines:
         raise OneShotError(f"{path} holds no finished epoch")
     return 1.0 - lines[-1]["val_err_top1"]

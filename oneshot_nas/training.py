@@ -158,6 +158,17 @@ class Checkpoints:
         return state
 
 
+def read_history(path: str) -> List[dict]:
+    """The epoch records of a `train` run's history.jsonl (one JSON object per finished epoch)."""
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError as e:
+        raise OneShotError(f"cannot read {path}: {e.strerror}") from None
+    except ValueError:
+        raise OneShotError(f"{path} is not a history.jsonl written by `train`") from None
+
+
 # ---------------------------------------------------------------------------------------------
 # loss, metrics
 # ---------------------------------------------------------------------------------------------

@@ -27,6 +27,15 @@ def trained_looking(space, cand, shuffle_by_conv=False, seed=0):
     return net
 
 
+def saved_run(tmp_path, net, space, cand, **config):
+    """A folder laid out like a `train` run of ``cand``: best.params and config.json."""
+    run = tmp_path / "run"
+    run.mkdir()
+    net.save_parameters(str(run / "best.params"))
+    (run / "config.json").write_text(json.dumps({"space": space.to_dict(), "candidate": str(cand), **config}))
+    return run
+
+
 @pytest.mark.parametrize("layout, use_se, lcap", COMBOS)
 def test_merged_bn_network_equals_the_original(layout, use_se, lcap):
     space = SearchSpace(channels_layout=layout, use_se=use_se, last_conv_after_pooling=lcap, input_size=32,
@@ -60,10 +69,7 @@ def test_export_command_writes_a_bn_free_model_that_computes_the_same(tmp_path):
     space = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=32, num_classes=10)
     cand = space.sample(np.random.default_rng(7))
     net = trained_looking(space, cand, seed=2)
-    run = tmp_path / "run"
-    run.mkdir()
-    net.save_parameters(str(run / "best.params"))
-    (run / "config.json").write_text(json.dumps({"space": space.to_dict(), "candidate": str(cand)}))
+    run = saved_run(tmp_path, net, space, cand)
     out = subprocess.run([sys.executable, "-m", "oneshot_nas", "export", "--params", str(run / "best.params"),
                           "--out", str(tmp_path / "deploy" / "net"), "--shuffle-by-conv"],
                          env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True)
@@ -153,11 +159,7 @@ def test_quantize_and_evaluate_commands(tmp_path):
     space = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=32, num_classes=10)
     cand = space.sample(np.random.default_rng(11))
     net = trained_looking(space, cand, seed=4)
-    run = tmp_path / "run"
-    run.mkdir()
-    net.save_parameters(str(run / "best.params"))
-    (run / "config.json").write_text(json.dumps({"space": space.to_dict(), "candidate": str(cand),
-                                                 "dataset": "fashion-mnist", "seed": 0}))
+    run = saved_run(tmp_path, net, space, cand, dataset="fashion-mnist", seed=0)
 
     def cli(*argv):
         out = subprocess.run([sys.executable, "-m", "oneshot_nas", *argv], env=env, capture_output=True, text=True)
@@ -194,10 +196,7 @@ def test_onnx_export_runs_in_onnx_runtime_with_the_same_outputs(tmp_path):
     cand = space.sample(np.random.default_rng(5))
     net = trained_looking(space, cand, seed=6)
     net.tail.output_weight.set_data(nd.random.normal(0, 1, net.tail.output_weight.shape))  # logits of order 1
-    run = tmp_path / "run"
-    run.mkdir()
-    net.save_parameters(str(run / "best.params"))
-    (run / "config.json").write_text(json.dumps({"space": space.to_dict(), "candidate": str(cand)}))
+    run = saved_run(tmp_path, net, space, cand)
     x = nd.random.uniform(-1, 1, (2, 3, 32, 32))
     expected = net(x).asnumpy()
     for extra in ([], ["--keep-bn"]):

@@ -87,7 +87,8 @@ class ConstraintCheck:
     def check_reachable(self, blocks: Optional[Sequence] = None, channels: Optional[Sequence] = None) -> None:
         """Fail before any evaluation when no candidate with these genes can meet the limits.
         ``blocks``/``channels``: the allowed genes per layer (None = all)."""
-        low, high = self.table.bounds(blocks, channels)["min"], self.table.bounds(blocks, channels)["max"]
+        bounds = self.table.bounds(blocks, channels)
+        low, high = bounds["min"], bounds["max"]
         unreachable = []
         for name, field, bound, kind in self.constraints.limits():
             if field == "flops" and (low.flops > bound if kind == "max" else high.flops < bound):
