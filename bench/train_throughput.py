@@ -2,6 +2,8 @@
 subnet, at batch 32 x 224 and batch 128 x 32 by default.
 
     OMP_NUM_THREADS=2 python bench/train_throughput.py [--steps 6] [--warmup 2] [--use-se --last-conv-after-pooling]
+
+ONESHOT_NAS_FAST_DEPTHWISE=0 measures the supernet without the C++ depthwise weight gradient.
 """
 import argparse
 import os
@@ -16,7 +18,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
 from oneshot_nas import zoo  # noqa: E402
-from oneshot_nas.nn import Supernet, build_subnet  # noqa: E402
+from oneshot_nas.nn import Supernet, build_subnet, depthwise  # noqa: E402
 from oneshot_nas.space import SearchSpace  # noqa: E402
 
 
@@ -49,7 +51,8 @@ def main():
     parser.add_argument("--last-conv-after-pooling", action="store_true")
     args = parser.parse_args()
     print(f"mxnet {mx.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-          f"{os.cpu_count()} cpus, {args.steps} timed steps after {args.warmup} warm-up steps")
+          f"{os.cpu_count()} cpus, {args.steps} timed steps after {args.warmup} warm-up steps, "
+          f"fast depthwise backward {'on' if depthwise.load() else 'off'}")
     for setting in args.settings.split(","):
         batch, size = map(int, setting.split("x"))
         space = SearchSpace(input_size=size, num_classes=1000 if size >= 64 else 10, use_se=args.use_se,

@@ -15,6 +15,8 @@ if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" 
     echo "setup: installing the Debian package dataset-fashion-mnist (the embedded default dataset)"
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    # g++ builds the depthwise weight-gradient extension (oneshot_nas/nn/ext), ~1.1-1.5x faster training
+    command -v g++ >/dev/null 2>&1 || $SUDO apt-get install -y -qq g++ >/dev/null
     "$PY" -m venv --help >/dev/null 2>&1 || $SUDO apt-get install -y -qq python3-venv >/dev/null
 elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "setup: no apt-get (or no root): put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz ...)" \
@@ -35,3 +37,5 @@ if [ "${WITH_ONNX:-0}" = 1 ]; then
 fi
 .venv/bin/python -c "import mxnet, gluoncv, numpy; print('setup: mxnet', mxnet.__version__, '| numpy', numpy.__version__)" 2>/dev/null \
     | grep -v "^$" || true
+# Compiles the extension now (it is cached under ~/.cache/oneshot_nas) rather than in the first training run.
+.venv/bin/python -c "from oneshot_nas.nn import depthwise; print('setup: fast depthwise backward:', 'built' if depthwise.load() else 'unavailable (no g++): training uses the slower MXNet backward')" 2>/dev/null || true

@@ -93,7 +93,7 @@ def test_op_profile_times_every_operator_type():
     net.initialize()
     plain = profile.op_times(net, (1, 3, 32, 32), repeats=2, warmup=1)
     folded = profile.op_times(merge_bn(net), (1, 3, 32, 32), repeats=2, warmup=1)
-    assert {"Convolution", "BatchNorm", "relu"} <= set(profile.ops_in(plain))
+    assert {"Convolution", "BatchNorm", "Activation"} <= set(profile.ops_in(plain))
     assert "BatchNorm" not in profile.ops_in(folded) and "Convolution" in profile.ops_in(folded)
     conv = next(r for r in plain["ops"] if r["op"] == "Convolution")
     assert conv["calls_per_forward"] == len([u for b in [net.stem, *net.features, net.tail] for u in b.units])

@@ -1,5 +1,4 @@
 """Warm-up schedule == the original's table; samplers are seeded, bounded and respect the box."""
-import numpy as np
 import pytest
 
 from oneshot_nas.errors import OneShotError

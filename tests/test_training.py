@@ -96,7 +96,6 @@ SMALL_IMAGENET = ["--input-size", "32", "--num-classes", "10", "--batch-size", "
 
 
 def test_packed_recordio_holds_every_image(imagenet_style):
-    import mxnet as mx
     rec = str(imagenet_style / "rec" / "train")
     record = mx.recordio.MXIndexedRecordIO(rec + ".idx", rec + ".rec", "r")
     labels = sorted(int(mx.recordio.unpack(record.read_idx(k))[0].label) for k in record.keys)
