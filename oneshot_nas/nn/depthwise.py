@@ -1,16 +1,19 @@
 """Depthwise convolution for imperative CPU execution (the supernet step), with a fast backward.
 
-MXNet 1.9.1's oneDNN computes the depthwise weight gradient with a JIT kernel only for kernels up to
-3x3; the 5x5 and 7x7 choice blocks fall back to an im2col GEMM that cost 12-48 ms per call at batch
-128 x 32 px and about 300 ms at batch 32 x 224 px (measured, ``bench/train_throughput.py``), more than
-the rest of a supernet step. Here the forward and the input gradient stay oneDNN's (its JIT kernels
-cover every kernel size there), and the weight gradient is a direct loop in a small C++ extension
-operator (``ext/depthwise_grad.cc``).
+MXNet 1.9.1's oneDNN runs a depthwise convolution with its JIT kernels only when the channels come in
+blocks of 16 and the input holds the whole kernel; otherwise (most searched widths, the 2x2 maps of
+32 px networks) forward and backward fall back to an im2col GEMM, 10-30x slower per call. It also has
+no JIT weight gradient for kernels over 3x3 (``jit_uni_dw_conv_bwd_weights`` requires kw <= 3): the
+5x5 and 7x7 choice blocks always take the GEMM there, 12-48 ms per call at batch 128 x 32 px and up to
+~300 ms at batch 32 x 224 px. :func:`depthwise_conv` pads the channels and the input so that the JIT
+kernels apply, and while recording computes the 5x5/7x7 weight gradient with a direct loop in a small
+C++ extension operator (``ext/depthwise_grad.cc``). Measured effect on a whole supernet step:
+``logs/train_throughput.txt``.
 
 The extension is compiled with g++ on first use, into ``$ONESHOT_NAS_EXT_DIR`` (default
 ``~/.cache/oneshot_nas``), keyed by its source, the MXNet version and the CPU's instruction set. Without
-a compiler, or with ``ONESHOT_NAS_FAST_DEPTHWISE=0``, training uses MXNet's own backward: the same
-numbers, slower. GPU contexts always use MXNet's (cuDNN's) backward.
+a compiler, or with ``ONESHOT_NAS_FAST_DEPTHWISE=0``, training uses MXNet's own weight gradient: the same
+numbers, slower. GPU contexts never come here (cuDNN has none of these gaps).
 """
 from __future__ import annotations
 
@@ -110,7 +113,7 @@ def depthwise_conv(x, weight, kernel: int, stride: int, pad: int):
     if min(x.shape[2:]) < kernel:
         x = nd.pad(x, mode="constant", pad_width=(0, 0, 0, 0, pad, pad, pad, pad))
         pad = 0
-    tap = kernel > 3 and autograd.is_recording() and load()
+    tap = kernel > 3 and autograd.is_recording() and x.dtype == np.float32 and load()  # the op is float32-only
 
     def conv(w):
         return nd.Convolution(x, w, kernel=(kernel, kernel), stride=(stride, stride), pad=(pad, pad),

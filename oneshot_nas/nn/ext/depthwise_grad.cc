@@ -2,13 +2,14 @@
 //
 // Why: MXNet 1.9.1's oneDNN has a JIT kernel for the depthwise weight gradient only for kernels up to
 // 3x3 (jit_uni_dw_conv_bwd_weights requires kw <= 3). For the 5x5 and 7x7 choice blocks it falls back
-// to an im2col GEMM that took 12-48 ms per call at batch 128 x 32 px and ~290 ms at batch 32 x 224 px,
-// more than everything else in a supernet step. The direct loop below does what that JIT kernel does.
+// to an im2col GEMM that took 12-48 ms per call at batch 128 x 32 px and ~290 ms at batch 32 x 224 px.
+// The direct loop below does what that JIT kernel does for 3x3.
 //
 //   dw[c, i, j] = sum_{n, y, x} x[n, c, s*y + i - p, s*x + j - p] * dy[n, c, y, x]
 //
 // The operator is a "tap" on the output y of Convolution(x, detached w) (whose backward then computes
-// only the fast input gradient): forward  out = y;  backward  dy = dout, dw = the sum above (x comes detached: no dx).
+// only the fast input gradient): forward out = y; backward dy = dout and dw = the sum above (x comes
+// detached: no second input gradient).
 // Inputs: y (N, C, OH, OW), x (N, C, H, W), w (C, 1, k, k), float32, dense, CPU. Attributes: kernel,
 // stride, pad (square). Channels are split over OpenMP threads.
 #include <algorithm>
