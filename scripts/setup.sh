@@ -15,7 +15,7 @@ if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" 
     echo "setup: installing the Debian package dataset-fashion-mnist (the embedded default dataset)"
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
-    # g++ builds the depthwise weight-gradient extension (oneshot_nas/nn/ext), ~1.1-1.5x faster training
+    # g++ builds the depthwise weight-gradient extension (oneshot_nas/nn/ext): supernet training 1.05-1.25x faster
     command -v g++ >/dev/null 2>&1 || $SUDO apt-get install -y -qq g++ >/dev/null
     "$PY" -m venv --help >/dev/null 2>&1 || $SUDO apt-get install -y -qq python3-venv >/dev/null
 elif [ ! -d /usr/share/datasets/fashion-mnist ]; then

@@ -78,8 +78,8 @@ def load() -> bool:
 def _try_load() -> bool:
     if os.environ.get("ONESHOT_NAS_FAST_DEPTHWISE", "1") == "0":
         return False
-    path = library_path()
     try:
+        path = library_path()
         if not path.exists():
             build(path)
         mx.library.load(str(path), verbose=False)
