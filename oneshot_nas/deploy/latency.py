@@ -123,9 +123,9 @@ class LatencyTable:
     def calibrate(self, warmup: int, repeats: int, ctx=None) -> None:
         """Scale each batch size's predictions by median(measured / summed) over a few whole random subnets.
 
-        Blocks timed alone miss what happens between them in a whole network (oneDNN keeps its blocked
-        layout from block to block, and converts at the edges of a lone block): with ReLU as a oneDNN
-        `Activation` the plain sum ran about 10% low at every size (measured on 20 subnets).
+        Blocks timed alone on fresh inputs miss part of what a whole network costs between them (layout
+        conversions, memory traffic): with ReLU as a oneDNN `Activation` the plain sum ran 6-27% low at
+        batch 1 and 32 (measured on 20 subnets twice); with the factor, 2-4% median error.
         """
         import numpy as np
         rng = np.random.default_rng(CALIBRATION_SEED)
