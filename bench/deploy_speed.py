@@ -58,7 +58,7 @@ def part1(repeats):
 def part2(params, repeats, val_images, calib_batches):
     from oneshot_nas import data
     config = run_config(params)
-    space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
+    space = SearchSpace.from_dict(config["space"])
     train, val = data.make_pipelines(data.DataSource.from_dict(config), space, 32, config.get("seed", 0),
                                      val_limit=val_images)
     calib = train.fixed_subset(calib_batches * 32, config.get("seed", 0) + 2, 32)

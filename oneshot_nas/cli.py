@@ -447,7 +447,7 @@ def cmd_report(args) -> int:
     lines = ["| architecture | candidate | FLOPs | params | norm. score | seeds | top-1 (mean ± std) | per seed |",
              "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
     for label, group in groups.items():
-        space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in group["space"].items()})
+        space = SearchSpace.from_dict(group["space"])
         cost = LookupTable.build(space, method="formula").cost(Candidate.parse(group["candidate"]))
         top1 = np.array([t for _, t, _ in sorted(group["runs"])])
         spread = f" ± {top1.std(ddof=1):.4f}" if len(top1) > 1 else ""
@@ -564,7 +564,7 @@ def cmd_latency_table(args) -> int:
 def _deploy_data(config: dict, batch_size: int, val_images: Optional[int]):
     """(train, val) pipelines of the run a model came from (its data source and input size)."""
     from . import data
-    space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
+    space = SearchSpace.from_dict(config["space"])
     return data.make_pipelines(data.DataSource.from_dict(config), space, batch_size, config.get("seed", 0),
                                val_limit=val_images)
 

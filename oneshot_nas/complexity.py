@@ -212,17 +212,13 @@ def load_space_table(path: str, kind: str, fmt: str, expected_space: Optional[Se
         raise OneShotError(f"{kind} {path} is not valid JSON ({e}); rebuild it with {build}") from None
     if not isinstance(data, dict) or data.get("format") != fmt or "space" not in data:
         raise OneShotError(f"{path} is not a oneshot-nas {kind} (format {fmt}); rebuild it with {build}")
-    space = SearchSpace.from_dict(_tuples(data["space"]))
+    space = SearchSpace.from_dict(data["space"])
     if space.fingerprint != data.get("fingerprint"):
         raise OneShotError(f"{kind} {path} is corrupt: its fingerprint does not match its config")
     if expected_space is not None and space != expected_space:
         raise OneShotError(f"{kind} {path} was built for {space.describe()}, not for {expected_space.describe()}; "
                            f"build one for this config with {build} and the same network flags")
     return data, space
-
-
-def _tuples(d: dict) -> dict:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
 
 
 def _block_symbol_cost(space: SearchSpace, layer, block_gene: int, channel_gene: int) -> Cost:

@@ -192,11 +192,12 @@ class SearchSpace:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchSpace":
+        """The inverse of :meth:`to_dict`: takes its JSON form back (lists become tuples again)."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
             raise OneShotError(f"unknown search-space keys {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @property
     def fingerprint(self) -> str:

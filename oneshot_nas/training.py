@@ -82,8 +82,7 @@ class TrainConfig(data.DataSource, Devices):
 
     @property
     def search_space(self) -> SearchSpace:
-        return SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in self.space.items()})
-
+        return SearchSpace.from_dict(self.space)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def load_trained_subnet(params_path: str, ctx=None):
     from ..errors import OneShotError
     from ..space import Candidate, SearchSpace
     config = run_config(params_path)
-    space = SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in config["space"].items()})
+    space = SearchSpace.from_dict(config["space"])
     candidate = config["candidate"]
     if not candidate:
         raise OneShotError(f"{params_path} holds a supernet; export a subnet trained with `train` "

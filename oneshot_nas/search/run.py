@@ -66,8 +66,7 @@ class SearchConfig(data.DataSource, Devices):
 
     @property
     def search_space_obj(self) -> SearchSpace:
-        return SearchSpace.from_dict({k: tuple(v) if isinstance(v, list) else v for k, v in self.space.items()})
-
+        return SearchSpace.from_dict(self.space)
 
     def stages(self) -> List[str]:
         """Searched genes per stage: two-stage = blocks first, then channels on the best blocks."""
