@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic file writes."""
+"""Small shared helpers: atomic file writes, /proc/cpuinfo fields."""
 from __future__ import annotations
 
 import os
@@ -27,3 +27,15 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def cpuinfo_field(name: str) -> str:
+    """The value of the first ``name`` line of /proc/cpuinfo ("model name", "flags"); "" where there is none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(name):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""

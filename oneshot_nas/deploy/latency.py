@@ -21,26 +21,16 @@ import numpy as np
 
 from ..errors import OneShotError
 from ..space import Candidate, SearchSpace
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, cpuinfo_field
 
 FORMAT = "oneshot-nas-latency-1"
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def device_description(ctx) -> dict:
     import mxnet as mx
     features = mx.runtime.Features()
-    return {"context": str(ctx), "machine": platform.machine(), "processor": _cpu_model(),
+    processor = cpuinfo_field("model name") or platform.processor() or "unknown"
+    return {"context": str(ctx), "machine": platform.machine(), "processor": processor,
             "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
             "mxnet": mx.__version__, "mkldnn": features.is_enabled("MKLDNN")}
 
@@ -127,7 +117,6 @@ class LatencyTable:
         conversions, memory traffic): with ReLU as a oneDNN `Activation` the plain sum ran 6-27% low at
         batch 1 and 32 (measured on 20 subnets twice); with the factor, 2-4% median error.
         """
-        import numpy as np
         rng = np.random.default_rng(CALIBRATION_SEED)
         cands = [self.space.sample(rng) for _ in range(CALIBRATION_SUBNETS)]
         self.scale = {str(b): 1.0 for b in self.batch_sizes}

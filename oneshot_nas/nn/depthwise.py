@@ -28,23 +28,17 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, nd
 
+from ..utils import cpuinfo_field
+
 LOG = logging.getLogger("oneshot_nas")
 SOURCE = Path(__file__).with_name("ext") / "depthwise_grad.cc"
 OP_NAME = "_oneshot_depthwise_weight_grad_tap"
 _STATE = {"loaded": None}  # None: not tried yet; then True / False
 
 
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return ""
-
-
 def library_path() -> Path:
     """Where the compiled extension for this source, MXNet version and CPU lives."""
-    key = hashlib.sha256(SOURCE.read_bytes() + mx.__version__.encode() + _cpu_flags().encode()).hexdigest()[:12]
+    key = hashlib.sha256(SOURCE.read_bytes() + mx.__version__.encode() + cpuinfo_field("flags").encode()).hexdigest()[:12]
     base = Path(os.environ.get("ONESHOT_NAS_EXT_DIR") or Path.home() / ".cache" / "oneshot_nas")
     return base / f"libdepthwise_grad-{key}.so"
 
