@@ -20,7 +20,7 @@ from .space import CHANNEL_LAYOUTS, Candidate, SearchSpace, parse_gene_list
 # shared argument groups
 # ---------------------------------------------------------------------------------------------
 NETWORK_DEFAULTS = {"channels_layout": None, "use_se": False, "last_conv_after_pooling": False, "input_size": 224,
-                    "num_classes": 1000}
+                    "num_classes": 1000, "first_conv_stride": 0}
 
 
 def add_network_args(parser: argparse.ArgumentParser, inherited_from: Optional[str] = None) -> None:
@@ -36,6 +36,9 @@ def add_network_args(parser: argparse.ArgumentParser, inherited_from: Optional[s
                    help="MobileNetV3 tail: global pooling, then the 1024-wide 1x1 conv (no BN)")
     g.add_argument("--input-size", type=int, default=None if inherited_from else 224,
                    help="input resolution, a multiple of 32; below 64 the stem keeps stride 1 (default 224)")
+    g.add_argument("--first-conv-stride", type=int, choices=(1, 2), default=None if inherited_from else 0,
+                   help="stride of the stem conv (default: 1 below 64 px, else 2; 2 at 32 px is the "
+                        "original's network, whose last stage is 1x1)")
     g.add_argument("--num-classes", type=int, default=None if inherited_from else 1000,
                    help="number of classes (default 1000)")
 
@@ -116,7 +119,8 @@ def space_from_args(args, entry: Optional[zoo.ZooEntry] = None) -> SearchSpace:
                        use_se=args.use_se or flags.get("use_se", False),
                        last_conv_after_pooling=args.last_conv_after_pooling
                        or flags.get("last_conv_after_pooling", False),
-                       input_size=args.input_size, num_classes=args.num_classes)
+                       input_size=args.input_size, num_classes=args.num_classes,
+                       first_conv_stride=args.first_conv_stride)
 
 
 def candidates_from_args(args) -> tuple[Optional[zoo.ZooEntry], List[Candidate]]:
@@ -479,6 +483,7 @@ def cmd_micronet(args) -> int:
         flags = "" if entry else "".join(f" {f}" for f, on in (("--use-se", space.use_se),
                                                                ("--last-conv-after-pooling", space.last_conv_after_pooling)) if on)
         size = f" --input-size {space.input_size}" if space.input_size != 224 else ""
+        size += f" --first-conv-stride {space.first_conv_stride}" if space.first_conv_stride else ""
         command = f"python -m oneshot_nas micronet {named}{flags}{size} --out {args.out}"
         atomic_write_text(args.out, micronet.markdown(rows, entry.name if entry else str(cands[0]), command))
     if args.json:

@@ -110,6 +110,7 @@ class SearchSpace:
     stage_repeats: Tuple[int, ...] = STAGE_REPEATS
     scale_tenths: Tuple[int, ...] = SCALE_TENTHS
     block_names: Tuple[str, ...] = BLOCK_NAMES
+    first_conv_stride: int = 0  # 0: automatic (see stem_stride); 2 everywhere is the original's network
 
     def __post_init__(self):
         if self.channels_layout not in CHANNEL_LAYOUTS:
@@ -120,6 +121,11 @@ class SearchSpace:
                                "(the network downsamples by 32); use e.g. 224 or 32")
         if self.num_classes < 2:
             raise OneShotError(f"num_classes {self.num_classes} must be at least 2")
+        if self.first_conv_stride not in (0, 1, 2):
+            raise OneShotError(f"first conv stride {self.first_conv_stride} must be 1 or 2 (0: 1 below 64 px, "
+                               "else 2)")
+        if self.first_conv_stride == (1 if self.input_size < 64 else 2):
+            object.__setattr__(self, "first_conv_stride", 0)  # the automatic one: one space, one fingerprint
         object.__setattr__(self, "stage_repeats", tuple(self.stage_repeats))
         object.__setattr__(self, "scale_tenths", tuple(self.scale_tenths))
         object.__setattr__(self, "block_names", tuple(self.block_names))
@@ -149,6 +155,9 @@ class SearchSpace:
     def stem_stride(self) -> int:
         # Small images (CIFAR/Fashion-MNIST at 32x32) keep full resolution in the stem so that the
         # last stage still sees 2x2 instead of 1x1; ImageNet-sized inputs use the original stride 2.
+        # first_conv_stride=2 gives the original's network at any size (its 32 px stages end at 1x1).
+        if self.first_conv_stride:
+            return self.first_conv_stride
         return 1 if self.input_size < 64 else 2
 
     def layers(self) -> Tuple["LayerSpec", ...]:
@@ -187,8 +196,12 @@ class SearchSpace:
 
     # ---- identity -----------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        # the automatic first-conv stride is left out, so spaces (and the fingerprints in saved artifacts)
+        # from before the option existed stay the same
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if not values["first_conv_stride"]:
+            del values["first_conv_stride"]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchSpace":
@@ -210,6 +223,8 @@ class SearchSpace:
             flags.append("SE")
         if self.last_conv_after_pooling:
             flags.append("last-conv-after-pooling")
+        if self.first_conv_stride:
+            flags.append(f"first-conv-stride-{self.first_conv_stride}")
         return f"{'+'.join(flags)} {self.input_size}px {self.num_classes} classes [{self.fingerprint}]"
 
     # ---- candidates -----------------------------------------------------------------------

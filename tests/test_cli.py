@@ -84,6 +84,16 @@ def test_lookup_table_command_and_config_mismatch(capsys, tmp_path):
     assert rc == 2 and "was built for" in err
 
 
+def test_first_conv_stride_flag_quarters_the_32px_network(capsys):
+    flops = {}
+    for stride in ("1", "2"):
+        rc, out, _ = run(capsys, "count", ONESHOT, "--input-size", "32", "--num-classes", "10",
+                         "--first-conv-stride", stride, "--json")
+        assert rc == 0
+        flops[stride] = json.loads(out)["flops"]
+    assert 3.5 < flops["1"] / flops["2"] < 4.1  # a quarter of the pixels everywhere (the classifier stays)
+
+
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "oneshot_nas", "count", "--model", "OneShot"],
                          capture_output=True, text=True, check=True,

@@ -25,6 +25,13 @@ def test_formula_symbol_and_table_agree(flags, input_size):
         assert table.cost(cand) == measured
 
 
+@pytest.mark.parametrize("input_size,stride", [(32, 2), (224, 1)], ids=["32px-stride2", "224px-stride1"])
+def test_formulas_follow_the_first_conv_stride(input_size, stride):
+    space = SearchSpace(input_size=input_size, num_classes=10, use_se=True, first_conv_stride=stride)
+    for cand in [space.sample(np.random.default_rng(3)), zoo.get("OneShot").candidate]:
+        assert formula_cost(space, cand) == symbol_cost(space, cand)
+
+
 def test_table_built_by_measurement_equals_formula_table():
     space = SearchSpace(input_size=32, num_classes=10, use_se=True)
     assert LookupTable.build(space, "symbol").entries == LookupTable.build(space, "formula").entries

@@ -5,7 +5,7 @@ import mxnet as mx
 from mxnet import autograd, nd
 
 from conftest import ALL_FLAG_COMBOS, combo_id
-from oneshot_nas.nn import Supernet, build_subnet, inherit_weights
+from oneshot_nas.nn import Supernet, build_subnet, inherit_weights, layers
 from oneshot_nas.space import Candidate, SearchSpace
 
 
@@ -36,7 +36,8 @@ def supernet_and_subnet(space, candidate, shuffle_by_conv=False):
     return supernet, subnet
 
 
-@pytest.mark.parametrize("flags", ALL_FLAG_COMBOS, ids=combo_id)
+@pytest.mark.parametrize("flags", ALL_FLAG_COMBOS + [dict(first_conv_stride=2)],
+                         ids=[combo_id(f) for f in ALL_FLAG_COMBOS] + ["first-conv-stride-2"])
 def test_supernet_path_equals_sliced_subnet_32px(flags):
     space = SearchSpace(input_size=32, num_classes=10, **flags)
     rng = np.random.default_rng(0)
@@ -184,3 +185,47 @@ def test_blocks_off_the_path_stay_put_on_several_devices():
     step(path_b)
     assert np.array_equal(only_a.data(ctx[0]).asnumpy(), after_a)
     assert np.array_equal(only_a.data(ctx[0]).asnumpy(), only_a.data(ctx[1]).asnumpy())
+
+
+
+
+@pytest.mark.parametrize("use_se", [False, True])
+def test_cpu_width_padding_changes_no_number(use_se, monkeypatch):
+    """On CPU a block computes at its width rounded up to 16 channels (layers.compute_width); a training
+    step of every choice block, stride 2 and 1, gives the same output, gradients and running statistics
+    as at the exact width."""
+    space = SearchSpace(input_size=32, num_classes=10, use_se=use_se)
+    supernet = Supernet(space)
+    supernet.initialize()
+    randomize(supernet, seed=9)
+    checked = 0
+    for layer in space.layers()[:2]:  # stage 0: the widths that are not multiples of 16
+        mid = space.mid_channels(layer, 5)
+        monkeypatch.setattr(layers, "PAD_WIDTH_ON_CPU", True)
+        x = nd.array(np.random.RandomState(layer.index).uniform(-1, 1, (4, layer.in_channels, layer.in_resolution,
+                                                                          layer.in_resolution)))
+        width = layers.compute_width(x, mid, supernet.choice_layers[layer.index].max_mid)
+        assert width % 16 == 0 and width > mid
+        for block in supernet.choice_layers[layer.index].choices:
+            params = {n: p for n, p in block.collect_params().items()}
+            start = {n: p.data().copy() for n, p in params.items()}
+            results = []
+            for w in (width, mid):
+                for n, p in params.items():
+                    p.set_data(start[n])
+                x.attach_grad()
+                with autograd.record():
+                    y = block.compute(nd, x, block.sliced_params(x.context, mid, w), w)
+                    loss = (y * nd.array(np.random.RandomState(1).normal(size=y.shape))).sum()
+                loss.backward()
+                results.append([("output", y.asnumpy()), ("input gradient", x.grad.asnumpy())]
+                               + [(n, (p.data() if p.grad_req == "null" else p.grad()).asnumpy())
+                                  for n, p in params.items()])
+            # relative to the largest gradient of the block: some (BN shift before a BN) are exactly 0 up
+            # to rounding; a ReLU input within rounding of 0 may switch one receptive field's gradient
+            scale = max(np.linalg.norm(v) for _, v in results[1])
+            for (name, padded), (_, exact) in zip(*results):
+                assert np.linalg.norm(padded - exact) <= 2e-3 * np.linalg.norm(exact) + 1e-5 * scale, \
+                    f"layer {layer.index} {block.name} {name}: {np.abs(padded - exact).max()}"
+                checked += 1
+    assert checked > 80

@@ -67,6 +67,20 @@ def test_layers_follow_stage_layout():
     assert layers[-1].out_resolution == 7
     small = SearchSpace(input_size=32).layers()
     assert small[0].in_resolution == 32 and small[-1].out_resolution == 2
+    original = SearchSpace(input_size=32, first_conv_stride=2)  # the original's network: no small-image stem
+    assert original.layers()[0].in_resolution == 16 and original.layers()[-1].out_resolution == 1
+
+
+def test_first_conv_stride_option():
+    assert SearchSpace(first_conv_stride=2) == SearchSpace()  # the automatic value is the default space
+    assert SearchSpace(input_size=32, first_conv_stride=1) == SearchSpace(input_size=32)
+    assert "first_conv_stride" not in SearchSpace().to_dict()  # fingerprints of older artifacts still hold
+    original = SearchSpace(input_size=32, first_conv_stride=2)
+    assert original.fingerprint != SearchSpace(input_size=32).fingerprint
+    assert SearchSpace.from_dict(original.to_dict()) == original
+    assert "first-conv-stride-2" in original.describe()
+    with pytest.raises(OneShotError, match="first conv stride 3"):
+        SearchSpace(first_conv_stride=3)
 
 
 def test_fingerprint_tracks_every_shape_decision():

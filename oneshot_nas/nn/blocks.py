@@ -196,8 +196,8 @@ class ShuffleBlock(UnitsBlock):
     def hybrid_forward(self, F, x, **w):
         return self.compute(F, x, w, self.mid)
 
-    def sliced_params(self, ctx, mid: int) -> dict:
-        return slice_params(self.param_arrays(ctx), self.sliced_axes, mid)
+    def sliced_params(self, ctx, mid: int, width: typing.Optional[int] = None) -> dict:
+        return slice_params(self.param_arrays(ctx), self.sliced_axes, mid, width)
 
 
 class Stem(UnitsBlock):

@@ -14,6 +14,7 @@ from mxnet.gluon import Block
 
 from ..space import Candidate, LayerSpec, SearchSpace
 from .blocks import ShuffleBlock, Stem, Tail, default_dropout
+from .layers import compute_width
 from .subnet import Subnet
 
 
@@ -34,7 +35,8 @@ class ChoiceLayer(Block):
 
     def forward(self, x, block_gene: int, mid: int, use_all_blocks: bool = False):
         blocks = self.choices if use_all_blocks else (self.choices[block_gene],)
-        outs = [b.compute(nd, x, b.sliced_params(x.context, mid), mid) for b in blocks]
+        width = compute_width(x, mid, self.max_mid)
+        outs = [b.compute(nd, x, b.sliced_params(x.context, mid, width), width) for b in blocks]
         return outs[0] if len(outs) == 1 else nd.add_n(*outs) / len(outs)
 
 

@@ -383,7 +383,7 @@ def load_supernet(supernet: Supernet, path: str, ctx) -> None:
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise OneShotError(f"cannot load {path} into a supernet of {supernet.space.describe()} ({first}); the params "
                            "come from another network config (check --use-se, --last-conv-after-pooling, "
-                           "--channels-layout, --input-size, --num-classes) or the file is damaged") from None
+                           "--channels-layout, --input-size, --first-conv-stride, --num-classes) or the file is damaged") from None
 
 
 def topk_table(top: List[dict], k: int, comparison: str) -> str:
@@ -404,7 +404,8 @@ def network_flags(space: SearchSpace) -> dict:
     """The `train` options that rebuild ``space`` (names as on the command line)."""
     return {"channels-layout": space.channels_layout, "use-se": space.use_se,
             "last-conv-after-pooling": space.last_conv_after_pooling, "input-size": space.input_size,
-            "num-classes": space.num_classes}
+            "num-classes": space.num_classes,
+            **({"first-conv-stride": space.first_conv_stride} if space.first_conv_stride else {})}
 
 
 def best_json(top: List[dict], space: SearchSpace, cfg: SearchConfig) -> dict:
