@@ -4,7 +4,9 @@ default (the network the original codebase trains at 32 px: its 128 x 32 speed w
 
     OMP_NUM_THREADS=2 python bench/train_throughput.py [--steps 6] [--warmup 2] [--use-se --last-conv-after-pooling]
 
-ONESHOT_NAS_FAST_DEPTHWISE=0 measures the supernet without the C++ depthwise weight gradient.
+ONESHOT_NAS_FAST_DEPTHWISE=0 measures the supernet without the C++ depthwise weight gradient;
+--compare-padding alternates supernet steps with and without the CPU width padding (layers.compute_width)
+in one process, so that the VM's noise hits both alike, and prints the median step times.
 """
 import argparse
 import os
@@ -19,7 +21,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon, nd  # noqa: E402
 
 from oneshot_nas import zoo  # noqa: E402
-from oneshot_nas.nn import Supernet, build_subnet, depthwise  # noqa: E402
+from oneshot_nas.nn import Supernet, build_subnet, depthwise, layers  # noqa: E402
 from oneshot_nas.space import SearchSpace  # noqa: E402
 
 
@@ -43,6 +45,32 @@ def images_per_second(net, space, batch, steps, warmup, supernet, seed=0):
     return batch * steps / (time.perf_counter() - start)
 
 
+def padding_comparison(net, space, batch, steps):
+    """Median supernet step time (s) with and without width padding, alternating on the same paths."""
+    rng = np.random.default_rng(0)
+    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.01, "momentum": 0.9, "wd": 4e-5})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    x = nd.random.uniform(-1, 1, (batch, 3, space.input_size, space.input_size))
+    y = nd.array(rng.integers(0, space.num_classes, batch))
+    times = {True: [], False: []}
+    try:
+        for step in range(steps + 1):
+            cand = space.sample(rng)
+            for pad in (False, True):
+                layers.PAD_WIDTH_ON_CPU = pad
+                start = time.perf_counter()
+                with autograd.record():
+                    loss = loss_fn(net(x, cand), y)
+                loss.backward()
+                trainer.step(batch, ignore_stale_grad=True)
+                nd.waitall()
+                if step:  # the first round warms up
+                    times[pad].append(time.perf_counter() - start)
+    finally:
+        layers.PAD_WIDTH_ON_CPU = True
+    return float(np.median(times[False])), float(np.median(times[True]))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=6, help="timed iterations per setting")
@@ -51,6 +79,8 @@ def main():
                         help="comma list of BATCHxSIZE, with sN for a first-conv stride N (default: automatic)")
     parser.add_argument("--use-se", action="store_true")
     parser.add_argument("--last-conv-after-pooling", action="store_true")
+    parser.add_argument("--compare-padding", action="store_true",
+                        help="only the supernet, with and without the CPU width padding, steps alternated")
     args = parser.parse_args()
     print(f"mxnet {mx.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} cpus, {args.steps} timed steps after {args.warmup} warm-up steps, "
@@ -64,6 +94,12 @@ def main():
         mx.random.seed(0)
         supernet = Supernet(space)
         supernet.initialize()
+        if args.compare_padding:
+            plain, padded = padding_comparison(supernet, space, batch, args.steps)
+            print(f"batch {batch:4d} x {size:3d}px {space.describe():<75} supernet step, median of {args.steps}: "
+                  f"unpadded {plain * 1e3:.0f} ms ({batch / plain:.1f} img/s), padded to 16 channels "
+                  f"{padded * 1e3:.0f} ms ({batch / padded:.1f} img/s)")
+            continue
         sup = images_per_second(supernet, space, batch, args.steps, args.warmup, supernet=True)
         subnet = build_subnet(space, zoo.get("OneShot").candidate)
         subnet.initialize()

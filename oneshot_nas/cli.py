@@ -724,7 +724,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=32, help="per device")
     g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
     g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
-    g.add_argument("--kvstore", default="device", help="device, local, dist_sync (launched with DMLC_* variables)")
+    g.add_argument("--kvstore", default="device",
+                   help="device, local, dist_sync (launched with DMLC_* variables) or horovod (launched with "
+                        "horovodrun, one process per device; needs WITH_HOROVOD=1 sh scripts/setup.sh)")
     g.add_argument("--num-epochs", type=int, default=3)
     g.add_argument("--lr", type=float, default=0.1)
     g.add_argument("--momentum", type=float, default=0.9)

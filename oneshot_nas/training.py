@@ -22,7 +22,7 @@ from mxnet import autograd, gluon, nd
 
 from . import bn_recalibration, data
 from .errors import OneShotError
-from .nn import Supernet, build_subnet
+from .nn import Supernet, build_subnet, depthwise
 from .schedules import learning_rate
 from .space import Candidate, SearchSpace
 from .utils import atomic_write_text
@@ -114,13 +114,52 @@ def build_net(cfg: TrainConfig, ctx):
     return net
 
 
-def make_trainer(cfg: TrainConfig, net, kvstore):
+def make_trainer(cfg: TrainConfig, net, kvstore, hvd=None):
     opt = {"learning_rate": cfg.lr, "wd": cfg.wd, "momentum": cfg.momentum}
     if cfg.dtype != "float32":
         opt["multi_precision"] = True
+    if hvd is not None:
+        return horovod_trainer(hvd, net.collect_params(), opt)
     # Update locally after the all-reduce: updating on the kvstore pushes every gradient, and the stale
     # gradients of blocks off the current path would move them on every step (measured: they do).
     return gluon.Trainer(net.collect_params(), "nag", opt, kvstore=kvstore, update_on_kvstore=False)
+
+
+def init_horovod(cfg: TrainConfig):
+    """``horovod.mxnet``, initialised, for ``--kvstore horovod`` (one process per device)."""
+    if cfg.num_gpus > 1 or cfg.num_cpu_contexts > 1:
+        raise OneShotError("with --kvstore horovod each process drives one device: start one process per GPU "
+                           "(horovodrun -np N ...) with --num-gpus 1, or --num-gpus 0 for CPU processes")
+    # The depthwise extension and horovod.mxnet do not mix (horovod 0.28.1, mxnet 1.9.1): loaded after the
+    # import, MXNet's library loader dies with SIGFPE; loaded before, the first step aborts in free().
+    # It only speeds up CPU training (GPUs never use it), so Horovod runs go without it.
+    depthwise.disable("--kvstore horovod")
+    try:
+        import horovod.mxnet as hvd
+    except ImportError:
+        raise OneShotError("--kvstore horovod needs Horovod built with MXNet support: WITH_HOROVOD=1 sh "
+                           "scripts/setup.sh (see the README's multi-machine section)") from None
+    hvd.init()
+    return hvd
+
+
+def horovod_trainer(hvd, params, opt):
+    """Horovod's DistributedTrainer (gradients averaged over processes, then a local NAG update) that
+    all-reduces only the gradients the current path produced. Every process trains the same path (same
+    sampler seed), so all submit the same tensors; blocks off the path keep their stale gradients, which
+    the update skips, as on one machine."""
+
+    class PathTrainer(hvd.DistributedTrainer):
+        def _allreduce_grads(self):
+            if hvd.size() == 1:
+                return
+            for i, param in enumerate(self._params):
+                # the flag ignore_stale_grad reads: set on the weight by backward, cleared by the update
+                if param.grad_req != "null" and param.list_data()[0]._fresh_grad:
+                    hvd.allreduce_(param.list_grad()[0], average=not self._average_in_framework,
+                                   name=str(i), priority=-i, postscale_factor=self._postscale_factor)
+
+    return PathTrainer(params, "nag", opt)
 
 
 class Checkpoints:
@@ -190,14 +229,19 @@ class Run:
         self.cfg, self.sampler = cfg, sampler
         self.ctx = cfg.contexts()
         self.is_supernet = cfg.candidate is None
+        hvd = init_horovod(cfg) if cfg.kvstore == "horovod" else None
         kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
-        parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
-        # Several machines (dist_sync): each trains on its share of the data; only rank 0 writes files.
+        if hvd is not None:
+            self.ctx = [mx.gpu(hvd.local_rank())] if cfg.num_gpus else [mx.cpu()]
+            kv, parts = None, (hvd.size(), hvd.rank())
+        else:
+            parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
+        # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0
         self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
         mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
         self.net = build_net(cfg, self.ctx)
-        self.trainer = make_trainer(cfg, self.net, kv)
+        self.trainer = make_trainer(cfg, self.net, kv, hvd)
         self.checkpoints = Checkpoints(cfg.save_dir)
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
         self.start_epoch, self.best_err = 0, 1.0
@@ -208,6 +252,8 @@ class Run:
             self._resume()
         elif self.is_chief and os.path.exists(self.history_path):
             os.remove(self.history_path)
+        if hvd is not None:  # the same seed gives the same weights; rank 0's are the reference all the same
+            hvd.broadcast_parameters(self.net.collect_params(), root_rank=0)
         self.bn_batches = self.train_data.fixed_subset(cfg.bn_images, cfg.seed + 1, cfg.batch_size) \
             if self.is_supernet else None
 

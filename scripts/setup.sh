@@ -18,6 +18,7 @@ if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" 
     # g++ builds the depthwise weight-gradient extension (oneshot_nas/nn/ext): supernet training 1.05-1.25x faster
     command -v g++ >/dev/null 2>&1 || $SUDO apt-get install -y -qq g++ >/dev/null
     "$PY" -m venv --help >/dev/null 2>&1 || $SUDO apt-get install -y -qq python3-venv >/dev/null
+    if [ "${WITH_HOROVOD:-0}" = 1 ]; then command -v cmake >/dev/null 2>&1 || $SUDO apt-get install -y -qq cmake >/dev/null; fi
 elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "setup: no apt-get (or no root): put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz ...)" \
          "in a folder and pass it with --data-dir" >&2
@@ -34,6 +35,14 @@ if [ "${WITH_ONNX:-0}" = 1 ]; then
     # without dependencies: onnxruntime's metadata would pull numpy >= 1.24, which mxnet 1.9.1 cannot use
     echo "setup: pip install --no-deps -r requirements-onnx.txt (optional ONNX export)"
     .venv/bin/python -m pip install -q --no-deps -r requirements-onnx.txt
+fi
+if [ "${WITH_HOROVOD:-0}" = 1 ]; then
+    # built from source against the installed mxnet (a few minutes); Gloo does the CPU all-reduce, no MPI needed
+    echo "setup: pip install -r requirements-horovod.txt (optional Horovod, built with MXNet and Gloo)"
+    .venv/bin/python -m pip install -q wheel
+    HOROVOD_WITH_MXNET=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 HOROVOD_WITHOUT_TENSORFLOW=1 \
+        HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_CPU_OPERATIONS=GLOO \
+        .venv/bin/python -m pip install -q --no-build-isolation --no-cache-dir -r requirements-horovod.txt
 fi
 .venv/bin/python -c "import mxnet, gluoncv, numpy; print('setup: mxnet', mxnet.__version__, '| numpy', numpy.__version__)" 2>/dev/null \
     | grep -v "^$" || true

@@ -1,6 +1,10 @@
-"""dist_sync on 127.0.0.1: a scheduler, a server and two workers started the way `DMLC_*` launchers do."""
+"""Several processes on 127.0.0.1: dist_sync (a scheduler, a server and two workers started the way `DMLC_*`
+launchers do) and Horovod (two processes started by horovodrun over Gloo)."""
+import glob
+import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -57,3 +61,60 @@ def test_two_workers_train_a_supernet_with_dist_sync(tmp_path):
     # each worker trained on its half of the 256 images: 128 / 16 = 8 steps per epoch
     assert history[0]["distinct_paths"] <= 8
     assert os.path.exists(os.path.join(save, "last.params"))
+
+
+def horovodrun():
+    """The horovodrun beside this interpreter, if Horovod with MXNet support is installed.
+
+    Looks for horovod.mxnet's compiled library without importing it: imported into the test process, it
+    would break loading the depthwise extension in later tests (see training.init_horovod)."""
+    spec = importlib.util.find_spec("horovod")
+    if spec is None or not glob.glob(os.path.join(os.path.dirname(spec.origin), "mxnet", "mpi_lib*.so")):
+        return None
+    return shutil.which("horovodrun", path=os.path.dirname(sys.executable)) or shutil.which("horovodrun")
+
+
+@pytest.mark.skipif(horovodrun() is None, reason="needs Horovod with MXNet support (WITH_HOROVOD=1 sh scripts/setup.sh)")
+def test_two_horovod_processes_train_a_supernet(tmp_path):
+    save = str(tmp_path / "hvd")
+    cmd = [horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, "-m", "oneshot_nas", "train",
+           "--kvstore", "horovod", "--dataset", "fashion-mnist", "--input-size", "32", "--num-classes", "10",
+           "--train-limit", "256", "--val-limit", "64", "--batch-size", "16", "--bn-images", "32",
+           "--num-epochs", "2", "--log-interval", "0", "--epoch-start-cs", "1", "--cs-warm-up", "--save-dir", save]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    history = [json.loads(line) for line in open(os.path.join(save, "history.jsonl"))]
+    assert [h["epoch"] for h in history] == [0, 1]   # written once, by rank 0
+    assert history[0]["distinct_paths"] <= 8          # 128 images each / 16 = 8 steps per epoch
+    assert os.path.exists(os.path.join(save, "last.params"))
+    # both processes sample the same paths: each prints its last record, with the same validation path
+    records = [json.loads(line.split(":", 1)[1]) for line in result.stdout.splitlines() if '"val_path"' in line]
+    assert len(records) == 2 and {r["val_path"] for r in records} == {history[-1]["val_path"]}
+
+
+@pytest.mark.skipif(horovodrun() is None, reason="needs Horovod with MXNet support (WITH_HOROVOD=1 sh scripts/setup.sh)")
+def test_horovod_step_averages_the_paths_gradients_only(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    cmd = [horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable,
+           os.path.join(REPO, "tests", "horovod_step.py"), str(tmp_path)]
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    import mxnet as mx
+    import numpy as np
+    ranks = [{k: v.asnumpy() for k, v in mx.nd.load(str(tmp_path / f"rank{r}.params")).items()} for r in (0, 1)]
+    moved = 0
+    for key in (k for k in ranks[0] if k.startswith("before:")):
+        name = key.split(":", 1)[1]
+        before, after = ranks[0][key], ranks[0][f"after:{name}"]
+        np.testing.assert_array_equal(ranks[1][key], before)               # broadcast from rank 0
+        np.testing.assert_allclose(ranks[1][f"after:{name}"], after, rtol=1e-6, atol=1e-7)  # same update
+        grads = [r[f"grad:{name}"] for r in ranks]
+        if not any(g.any() for g in grads):
+            np.testing.assert_array_equal(after, before)                   # off the path: untouched
+            continue
+        expected = before - 0.1 * (grads[0] + grads[1]) / 2 / 4           # plain SGD on the averaged gradient
+        np.testing.assert_allclose(after, expected, rtol=1e-4, atol=1e-6, err_msg=name)
+        moved += 1
+    assert moved > 50

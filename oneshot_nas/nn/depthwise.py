@@ -69,6 +69,15 @@ def load() -> bool:
     return _STATE["loaded"]
 
 
+def disable(reason: str) -> None:
+    """Never load the extension in this process (MXNet's own weight gradient: the same numbers, slower)."""
+    if _STATE["loaded"]:
+        raise RuntimeError(f"the depthwise extension is already loaded; {reason} must come first")
+    if _STATE["loaded"] is None:
+        LOG.info("fast depthwise backward off for %s", reason)
+    _STATE["loaded"] = False
+
+
 def _try_load() -> bool:
     if os.environ.get("ONESHOT_NAS_FAST_DEPTHWISE", "1") == "0":
         return False
