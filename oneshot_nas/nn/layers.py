@@ -235,8 +235,8 @@ STATS_TARGET = "_stats_target"
 # oneDNN's fast CPU kernels (JIT convolutions, blocked-layout BatchNorm) want channels in blocks of 16
 # (AVX-512); other widths fall back to plain-layout BatchNorm (ncsp_bnorm, ~10x slower per call), GEMM
 # depthwise convolutions and layout conversions around each op (DNNL_VERBOSE=1). Computing a path padded
-# to a multiple of 16 made a supernet training step 16% faster at batch 32 x 224 px and 12% at 128 x 32
-# despite the extra channels (both settings alternated step by step in one process). Tests switch it off.
+# to a multiple of 16 made a supernet training step 1.16x faster at batch 32 x 224 px and 1.11x at 128 x 32
+# despite the extra channels (bench/train_throughput.py --compare-padding). Tests switch it off.
 PAD_WIDTH_ON_CPU = True
 _CACHE: dict = {}
 
