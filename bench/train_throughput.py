@@ -25,22 +25,31 @@ from oneshot_nas.nn import Supernet, build_subnet, depthwise, layers  # noqa: E4
 from oneshot_nas.space import SearchSpace  # noqa: E402
 
 
-def images_per_second(net, space, batch, steps, warmup, supernet, seed=0):
-    rng = np.random.default_rng(seed)
+def training_step(net, space, batch, rng):
+    """``step(candidate)``: one NAG training step of ``net`` on a fixed random batch (``candidate`` None
+    for a fixed subnet)."""
     trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.01, "momentum": 0.9, "wd": 4e-5})
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     x = nd.random.uniform(-1, 1, (batch, 3, space.input_size, space.input_size))
     y = nd.array(rng.integers(0, space.num_classes, batch))
-    fixed = zoo.get("OneShot").candidate
-    for step in range(warmup + steps):
-        if step == warmup:
-            nd.waitall()
-            start = time.perf_counter()
-        cand = space.sample(rng) if supernet else fixed
+
+    def step(candidate):
         with autograd.record():
-            loss = loss_fn(net(x, cand) if supernet else net(x), y)
+            loss = loss_fn(net(x) if candidate is None else net(x, candidate), y)
         loss.backward()
         trainer.step(batch, ignore_stale_grad=True)
+
+    return step
+
+
+def images_per_second(net, space, batch, steps, warmup, supernet, seed=0):
+    rng = np.random.default_rng(seed)
+    step = training_step(net, space, batch, rng)
+    for i in range(warmup + steps):
+        if i == warmup:
+            nd.waitall()
+            start = time.perf_counter()
+        step(space.sample(rng) if supernet else None)
     nd.waitall()
     return batch * steps / (time.perf_counter() - start)
 
@@ -49,23 +58,17 @@ def padding_comparison(net, space, batch, steps):
     """Median supernet step times (s) without and with width padding, alternating on the same paths, and
     the median of the per-path ratios."""
     rng = np.random.default_rng(0)
-    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": 0.01, "momentum": 0.9, "wd": 4e-5})
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    x = nd.random.uniform(-1, 1, (batch, 3, space.input_size, space.input_size))
-    y = nd.array(rng.integers(0, space.num_classes, batch))
+    step = training_step(net, space, batch, rng)
     times = {True: [], False: []}
     try:
-        for step in range(steps + 1):
+        for i in range(steps + 1):
             cand = space.sample(rng)
             for pad in (False, True):
                 layers.PAD_WIDTH_ON_CPU = pad
                 start = time.perf_counter()
-                with autograd.record():
-                    loss = loss_fn(net(x, cand), y)
-                loss.backward()
-                trainer.step(batch, ignore_stale_grad=True)
+                step(cand)
                 nd.waitall()
-                if step:  # the first round warms up
+                if i:  # the first round warms up
                     times[pad].append(time.perf_counter() - start)
     finally:
         layers.PAD_WIDTH_ON_CPU = True

@@ -230,11 +230,11 @@ class Run:
         self.ctx = cfg.contexts()
         self.is_supernet = cfg.candidate is None
         hvd = init_horovod(cfg) if cfg.kvstore == "horovod" else None
-        kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
         if hvd is not None:
             self.ctx = [mx.gpu(hvd.local_rank())] if cfg.num_gpus else [mx.cpu()]
             kv, parts = None, (hvd.size(), hvd.rank())
         else:
+            kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
             parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
         # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0

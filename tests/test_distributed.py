@@ -25,14 +25,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def train_argv(kvstore: str, save: str) -> list:
+    """A 2-epoch supernet run on 256 Fashion-MNIST images, shared by the several processes of a test."""
+    return [sys.executable, "-m", "oneshot_nas", "train", "--kvstore", kvstore, "--dataset", "fashion-mnist",
+            "--input-size", "32", "--num-classes", "10", "--train-limit", "256", "--val-limit", "64",
+            "--batch-size", "16", "--bn-images", "32", "--num-epochs", "2", "--log-interval", "0",
+            "--epoch-start-cs", "1", "--cs-warm-up", "--save-dir", save]
+
+
 def test_two_workers_train_a_supernet_with_dist_sync(tmp_path):
     env = {**os.environ, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": str(free_port()),
            "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "2", "OMP_NUM_THREADS": "1", "PS_VERBOSE": "0"}
     save = str(tmp_path / "dist")
-    train = [sys.executable, "-m", "oneshot_nas", "train", "--kvstore", "dist_sync", "--dataset", "fashion-mnist",
-             "--input-size", "32", "--num-classes", "10", "--train-limit", "256", "--val-limit", "64",
-             "--batch-size", "16", "--bn-images", "32", "--num-epochs", "2", "--log-interval", "0",
-             "--epoch-start-cs", "1", "--cs-warm-up", "--save-dir", save]
+    train = train_argv("dist_sync", save)
     procs, logs = [], []
     try:
         for role, cmd in (("scheduler", [sys.executable, "-c", "import mxnet"]),
@@ -63,7 +68,7 @@ def test_two_workers_train_a_supernet_with_dist_sync(tmp_path):
     assert os.path.exists(os.path.join(save, "last.params"))
 
 
-def horovodrun():
+def find_horovodrun():
     """The horovodrun beside this interpreter, if Horovod with MXNet support is installed.
 
     Looks for horovod.mxnet's compiled library without importing it: imported into the test process, it
@@ -74,16 +79,25 @@ def horovodrun():
     return shutil.which("horovodrun", path=os.path.dirname(sys.executable)) or shutil.which("horovodrun")
 
 
-@pytest.mark.skipif(horovodrun() is None, reason="needs Horovod with MXNet support (WITH_HOROVOD=1 sh scripts/setup.sh)")
+HOROVODRUN = find_horovodrun()
+needs_horovod = pytest.mark.skipif(HOROVODRUN is None,
+                                   reason="needs Horovod with MXNet support (WITH_HOROVOD=1 sh scripts/setup.sh)")
+
+
+def run_two_horovod_processes(argv: list, **env) -> subprocess.CompletedProcess:
+    """``argv`` (a python command) in two Gloo processes on this host; fails the test unless both exit 0."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    result = subprocess.run([HOROVODRUN, "-np", "2", "-H", "localhost:2", "--gloo", *argv], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    return result
+
+
+@needs_horovod
 def test_two_horovod_processes_train_a_supernet(tmp_path):
     save = str(tmp_path / "hvd")
-    cmd = [horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, "-m", "oneshot_nas", "train",
-           "--kvstore", "horovod", "--dataset", "fashion-mnist", "--input-size", "32", "--num-classes", "10",
-           "--train-limit", "256", "--val-limit", "64", "--batch-size", "16", "--bn-images", "32",
-           "--num-epochs", "2", "--log-interval", "0", "--epoch-start-cs", "1", "--cs-warm-up", "--save-dir", save]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    result = run_two_horovod_processes(train_argv("horovod", save))
     history = [json.loads(line) for line in open(os.path.join(save, "history.jsonl"))]
     assert [h["epoch"] for h in history] == [0, 1]   # written once, by rank 0
     assert history[0]["distinct_paths"] <= 8          # 128 images each / 16 = 8 steps per epoch
@@ -93,14 +107,10 @@ def test_two_horovod_processes_train_a_supernet(tmp_path):
     assert len(records) == 2 and {r["val_path"] for r in records} == {history[-1]["val_path"]}
 
 
-@pytest.mark.skipif(horovodrun() is None, reason="needs Horovod with MXNet support (WITH_HOROVOD=1 sh scripts/setup.sh)")
+@needs_horovod
 def test_horovod_step_averages_the_paths_gradients_only(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": REPO,
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    cmd = [horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable,
-           os.path.join(REPO, "tests", "horovod_step.py"), str(tmp_path)]
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:]
+    run_two_horovod_processes([sys.executable, os.path.join(REPO, "tests", "horovod_step.py"), str(tmp_path)],
+                              PYTHONPATH=REPO)
     import mxnet as mx
     import numpy as np
     ranks = [{k: v.asnumpy() for k, v in mx.nd.load(str(tmp_path / f"rank{r}.params")).items()} for r in (0, 1)]

@@ -101,6 +101,11 @@ def _try_load() -> bool:
 CHANNEL_BLOCK = 16
 
 
+def blocked_channels(channels: int) -> int:
+    """``channels`` rounded up to a whole number of oneDNN channel blocks."""
+    return -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+
+
 def depthwise_conv(x, weight, kernel: int, stride: int, pad: int):
     """A CPU depthwise convolution (no bias) shaped so that oneDNN's JIT kernels take it.
 
@@ -110,7 +115,7 @@ def depthwise_conv(x, weight, kernel: int, stride: int, pad: int):
     only the input gradient) and the tap computes the weight gradient from the detached ``x``.
     """
     channels = weight.shape[0]
-    blocked = -(-channels // CHANNEL_BLOCK) * CHANNEL_BLOCK
+    blocked = blocked_channels(channels)
     if blocked != channels:
         x, weight = pad_channels(x, blocked), pad_channels(weight, blocked, axis=0)
     if min(x.shape[2:]) < kernel:

@@ -248,7 +248,7 @@ def compute_width(x, mid: int, max_mid: int) -> int:
     if (not PAD_WIDTH_ON_CPU or BN_RECORDER is not None or x.context.device_type != "cpu"
             or x.dtype != np.float32):
         return mid
-    return min(-(-mid // depthwise.CHANNEL_BLOCK) * depthwise.CHANNEL_BLOCK, max_mid)
+    return min(depthwise.blocked_channels(mid), max_mid)
 
 
 def update_running_stats(target, mean, var) -> None:
