@@ -7,11 +7,15 @@ Part 1 (always): images/s of OneShot-S+ (224 px, 1000 classes) at batch 1 and 32
 it (hybridized, BN in the graph) and as deployed here (BN folded, MKL-DNN graph fusion), and in int8
 (naive calibration on random images: speed only).
 Part 2 (--params): the trained subnet of a `train` run: top-1 on its validation data and images/s at
-batch 1 and 32 for fp32 (BN folded, fused) and int8 (naive and entropy calibration on training images).
+batch 1 and 32 for fp32 (BN folded, fused) and int8 (naive and entropy calibration on training images),
+each model saved and measured by `python -m oneshot_nas evaluate` in a fresh process.
 """
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -21,8 +25,8 @@ import mxnet as mx  # noqa: E402
 from mxnet import nd  # noqa: E402
 
 from oneshot_nas import zoo  # noqa: E402
-from oneshot_nas.deploy.merge_bn import load_trained_subnet, merge_bn, run_config  # noqa: E402
-from oneshot_nas.deploy.quantize import evaluate, images_per_second, quantize  # noqa: E402
+from oneshot_nas.deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar  # noqa: E402
+from oneshot_nas.deploy.quantize import images_per_second, quantize  # noqa: E402
 from oneshot_nas.nn import build_subnet  # noqa: E402
 from oneshot_nas.space import SearchSpace  # noqa: E402
 
@@ -55,31 +59,45 @@ def part1(repeats):
         print(f"{name:<58} {b1:>13.1f} {b32:>14.1f}")
 
 
-def part2(params, repeats, val_images, calib_batches):
+def part2(params, val_images, calib_batches):
+    """Each model is saved (symbol + params + config, as `export` and `quantize` write them) and measured by
+    `python -m oneshot_nas evaluate` in a process of its own: what a deployment runs, and untouched by the
+    calibration (MXNet's entropy collector copies layer outputs in the main thread: see utils.to_nd)."""
     from oneshot_nas import data
     config = run_config(params)
     space = SearchSpace.from_dict(config["space"])
-    train, val = data.make_pipelines(data.DataSource.from_dict(config), space, 32, config.get("seed", 0),
-                                     val_limit=val_images)
+    train, _ = data.make_pipelines(data.DataSource.from_dict(config), space, 32, config.get("seed", 0))
     calib = train.fixed_subset(calib_batches * 32, config.get("seed", 0) + 2, 32)
     net = load_trained_subnet(params)
-    size = space.input_size
-    models = [("fp32, BN folded + MKL-DNN fusion", fused(net, size))]
-    for mode in ("naive", "entropy"):
-        models.append((f"int8, {mode} calibration ({calib_batches} x 32 images)",
-                       quantize(merge_bn(load_trained_subnet(params)), calib, mode)))
-    print(f"# {config['candidate']} ({space.describe()}) from {params}; validation on {val.num_examples} images")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        models = [("fp32, BN folded + MKL-DNN fusion", fused(net, space.input_size), "fp32")]
+        for mode in ("naive", "entropy"):
+            models.append((f"int8, {mode} calibration ({calib_batches} x 32 images)",
+                           quantize(merge_bn(load_trained_subnet(params)), calib, mode), "int8"))
+        results = []
+        for i, (name, model, precision) in enumerate(models):
+            prefix = os.path.join(tmp, f"model{i}")
+            model.export(prefix, epoch=0)
+            write_sidecar(prefix, config, precision=precision)
+            command = [sys.executable, "-m", "oneshot_nas", "evaluate", prefix, "--batch-size", "32"]
+            command += ["--val-images", str(val_images)] if val_images else []
+            out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": root})
+            if out.returncode:
+                sys.exit(f"evaluate failed for {name}:\n{out.stderr[-2000:]}")
+            results.append((name, json.loads(out.stdout.strip().splitlines()[-1])))
+    print(f"# {config['candidate']} ({space.describe()}) from {params}; validation on {results[0][1]['images']} "
+          "images; each model saved and timed by `evaluate` in a process of its own")
     print(f"{'model':<48} {'top-1':>7} {'top-5':>7} {'batch 1 img/s':>13} {'batch 32 img/s':>14}")
-    for name, model in models:
-        acc = evaluate(model, val.epoch_batches(0))
-        b1, b32 = speeds(model, size, repeats=repeats)
-        print(f"{name:<48} {acc['top1']:>7.4f} {acc['top5']:>7.4f} {b1:>13.1f} {b32:>14.1f}")
+    for name, r in results:
+        print(f"{name:<48} {r['top1']:>7.4f} {r['top5']:>7.4f} {r['images_per_sec_batch1']:>13.1f} "
+              f"{r['images_per_sec_batch32']:>14.1f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", default=None, help="params of a trained `train` run (part 2)")
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=20, help="timed batches per figure (part 1)")
     parser.add_argument("--val-images", type=int, default=None)
     parser.add_argument("--calib-batches", type=int, default=10)
     parser.add_argument("--skip-224", action="store_true", help="only part 2")
@@ -89,7 +107,7 @@ def main():
     if not args.skip_224:
         part1(args.repeats)
     if args.params:
-        part2(args.params, args.repeats, args.val_images, args.calib_batches)
+        part2(args.params, args.val_images, args.calib_batches)
 
 
 if __name__ == "__main__":

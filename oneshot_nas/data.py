@@ -17,6 +17,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import numpy as np
 
 from .errors import OneShotError
+from .utils import to_nd
 
 MEAN_RGB = (123.68, 116.779, 103.939)
 STD_RGB = (58.393, 57.12, 57.375)
@@ -105,7 +106,7 @@ class ArrayPipeline(_Pipeline):
         from mxnet import nd
         x = (grey.astype(np.float32) / 255.0 - FASHION_MEAN) / FASHION_STD
         x = np.repeat(x[:, None], 3, axis=1)
-        out = nd.array(x)
+        out = to_nd(x)
         if self.input_size != x.shape[-1]:
             out = nd.contrib.BilinearResize2D(out, height=self.input_size, width=self.input_size)
         return out
@@ -122,7 +123,6 @@ class ArrayPipeline(_Pipeline):
         return out
 
     def epoch_batches(self, epoch: int, start_batch: int = 0) -> Iterator[Tuple[object, object]]:
-        from mxnet import nd
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.num_examples) if self.train else np.arange(self.num_examples)
         for b in range(start_batch, len(self)):
@@ -130,13 +130,12 @@ class ArrayPipeline(_Pipeline):
             grey = self.images[idx]
             if self.train:
                 grey = self._augment(grey, np.random.default_rng([self.seed, epoch, b]))
-            yield self._normalise(grey), nd.array(self.labels[idx])
+            yield self._normalise(grey), to_nd(self.labels[idx])
 
     def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int):
-        from mxnet import nd
         idx = np.sort(np.random.default_rng(seed).permutation(self.num_examples)[:num_images])
         for i in range(0, len(idx), batch_size):
-            yield self._normalise(self.images[idx[i:i + batch_size]]), nd.array(self.labels[idx[i:i + batch_size]])
+            yield self._normalise(self.images[idx[i:i + batch_size]]), to_nd(self.labels[idx[i:i + batch_size]])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from .errors import OneShotError
 from .nn import Supernet, build_subnet, depthwise
 from .schedules import learning_rate
 from .space import Candidate, SearchSpace
-from .utils import atomic_write_text
+from .utils import atomic_write_text, to_numpy
 
 LOG = logging.getLogger("oneshot_nas")
 
@@ -216,7 +216,7 @@ def soft_targets(label: nd.NDArray, num_classes: int, smoothing: float) -> nd.ND
 
 
 def topk_correct(outputs: nd.NDArray, labels: nd.NDArray) -> Tuple[int, int]:
-    out, lab = outputs.asnumpy(), labels.asnumpy().astype(int)
+    out, lab = to_numpy(outputs), to_numpy(labels).astype(int)
     top5 = np.argsort(-out, axis=1)[:, :5]
     return int((top5[:, 0] == lab).sum()), int((top5 == lab[:, None]).any(axis=1).sum())
 

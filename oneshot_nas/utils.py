@@ -1,8 +1,11 @@
-"""Small shared helpers: atomic file writes, /proc/cpuinfo fields."""
+"""Small shared helpers: atomic file writes, /proc/cpuinfo fields, numpy <-> NDArray copies that keep
+OpenMP out of the main thread."""
 from __future__ import annotations
 
 import os
 import tempfile
+
+import numpy as np
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -39,3 +42,29 @@ def cpuinfo_field(name: str) -> str:
     except OSError:
         pass
     return ""
+
+
+# Why the two copies below exist: MXNet copies an array of MXNET_CPU_PARALLEL_SIZE (default 200k) elements
+# or more with an OpenMP loop in the calling thread (common::ParallelCopy: nd.array, asnumpy). That gives
+# the Python thread an OpenMP team of its own next to the engine's, and from then on libgomp counts more
+# OpenMP threads than cores: every parallel region in the process stops spinning and sleeps between
+# regions, for the rest of the process. Measured on 2 cores (OMP_NUM_THREADS=2): supernet steps at batch
+# 128 x 32 ran at 177 instead of 370-386 img/s, batch-1 inference 6x slower (logs/train_throughput.txt).
+def _parallel_copy_size() -> int:
+    return int(os.environ.get("MXNET_CPU_PARALLEL_SIZE", "200000"))
+
+
+def to_nd(array, dtype=None):
+    """An NDArray copy of a numpy array, copied by MXNet's engine thread instead of this one."""
+    from mxnet import nd
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return nd.from_numpy(array, zero_copy=True).copy()
+
+
+def to_numpy(array) -> np.ndarray:
+    """``array.asnumpy()`` in pieces small enough to be copied without an OpenMP loop in this thread."""
+    if array.size < _parallel_copy_size():
+        return array.asnumpy()
+    flat = array.reshape((-1,))  # a view: no copy
+    step = _parallel_copy_size() - 1
+    return np.concatenate([flat[i:i + step].asnumpy() for i in range(0, array.size, step)]).reshape(array.shape)
