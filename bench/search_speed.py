@@ -27,6 +27,7 @@ from oneshot_nas import bn_recalibration  # noqa: E402
 from oneshot_nas.nn import Supernet, layers  # noqa: E402
 from oneshot_nas.search.evaluator import Evaluator  # noqa: E402
 from oneshot_nas.space import Candidate, SearchSpace  # noqa: E402
+from oneshot_nas.utils import to_nd  # noqa: E402
 
 
 def random_batches(count, batch, size, classes, seed):
@@ -34,7 +35,8 @@ def random_batches(count, batch, size, classes, seed):
     out = []
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        out.append((nd.array(rs.uniform(-2, 2, (n, 3, size, size))), nd.array(rs.randint(0, classes, n))))
+        # to_nd: nd.array would copy in this thread and slow every later step (see utils.to_nd)
+        out.append((to_nd(rs.uniform(-2, 2, (n, 3, size, size)), np.float32), to_nd(rs.randint(0, classes, n), np.float32)))
     return out
 
 

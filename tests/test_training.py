@@ -125,3 +125,47 @@ def test_missing_recordio_is_a_clear_error(tmp_path, capsys):
                "--save-dir", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert rc == 2 and "nope.rec" in err and "Traceback" not in err
+
+
+OPENMP_PROBE = r"""
+import os
+import numpy as np
+from mxnet import gluon, nd
+from oneshot_nas import data, utils
+from oneshot_nas.deploy.quantize import calibration_iter
+from oneshot_nas.training import topk_correct
+
+def threads():
+    return len(os.listdir("/proc/self/task"))
+
+net = gluon.nn.HybridSequential()
+net.add(gluon.nn.Conv2D(16, 3))
+net.initialize()
+net.hybridize()
+net(nd.random.uniform(shape=(4, 3, 32, 32))).copy().wait_to_read()  # the engine's threads and OpenMP team
+start = threads()
+images = np.random.default_rng(0).integers(0, 255, (600, 28, 28)).astype(np.uint8)
+pipeline = data.ArrayPipeline(images, np.arange(600) % 10, 256, train=True)  # 256 x 3 x 32 x 32 > 200k
+batches = list(pipeline.epoch_batches(0)) + pipeline.fixed_subset(512, 1, 256)
+for batch in calibration_iter(batches, 256):
+    batch.data[0].wait_to_read()
+scores = np.random.default_rng(1).normal(size=(300, 1000)).astype(np.float32)
+assert np.array_equal(utils.to_numpy(utils.to_nd(scores)), scores)
+assert topk_correct(utils.to_nd(scores), utils.to_nd(scores.argmax(1)))[0] == 300
+after = threads()
+nd.array(np.zeros((256, 3, 32, 32))).wait_to_read()  # the premise: nd.array copies with a team of its own
+print(start, after, threads())
+"""
+
+
+def test_batches_and_metrics_start_no_openmp_team_in_the_main_thread():
+    """A second OpenMP team makes libgomp stop spinning in every parallel region (2x slower steps on 2
+    cores, see utils.to_nd); a team shows up as one more thread of the process."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "2"}
+    env.pop("MXNET_CPU_PARALLEL_SIZE", None)
+    out = subprocess.run([sys.executable, "-c", OPENMP_PROBE], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    start, after, premise = map(int, out.stdout.split()[-3:])
+    assert premise == after + 1, "nd.array no longer starts an OpenMP team in the calling thread: revisit utils.to_nd"
+    assert after == start
