@@ -173,10 +173,12 @@ def test_quantize_and_evaluate_commands(tmp_path):
         return out.stdout
 
     cli("export", "--params", str(run / "best.params"), "--out", str(tmp_path / "fp32"))
-    cli("quantize", "--params", str(run / "best.params"), "--out", str(tmp_path / "int8"), "--num-calib-batches", "2",
-        "--batch-size", "16", "--exclude-layers", "tail_output,stem_first_conv")
+    said = cli("quantize", "--params", str(run / "best.params"), "--out", str(tmp_path / "int8"),
+               "--num-calib-batches", "2", "--batch-size", "16", "--exclude-layers", "tail_output,stem_first_conv")
     symbol = (tmp_path / "int8-symbol.json").read_text()
-    assert "quantize" in symbol and json.loads((tmp_path / "int8-config.json").read_text())["precision"] == "int8"
+    sidecar = json.loads((tmp_path / "int8-config.json").read_text())
+    assert "quantize" in symbol and sidecar["precision"] == "int8"
+    assert f"agree on the top-1 class of {100 * sidecar['calib_top1_agreement']:.1f}% of those images" in said
     fp32 = json.loads(cli("evaluate", str(tmp_path / "fp32"), "--val-images", "64", "--batch-size", "16"))
     int8 = json.loads(cli("evaluate", str(tmp_path / "int8"), "--val-images", "64", "--batch-size", "16"))
     assert fp32["images"] == int8["images"] == 64 and int8["images_per_sec_batch16"] > 0
@@ -189,6 +191,18 @@ def test_quantize_and_evaluate_commands(tmp_path):
                           "--out", str(tmp_path / "x"), "--exclude-layers", "nope"], env=env, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "no conv layer named nope" in bad.stderr and "tail_output" in bad.stderr
+
+
+def test_top1_agreement_counts_images_with_the_same_top_class():
+    from oneshot_nas.deploy.quantize import top1_agreement
+    x = nd.array([[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 0, 1]])
+    batches = [(x[:2], None), (x[2:], None)]
+
+    def swap_first_two(a):
+        return nd.concat(a[:, 1:2], a[:, 0:1], a[:, 2:], dim=1)
+
+    assert top1_agreement(lambda a: a, lambda a: a, batches) == 1.0
+    assert top1_agreement(lambda a: a, swap_first_two, batches) == 0.5  # rows 2 and 3 change class
 
 
 def test_onnx_export_runs_in_onnx_runtime_with_the_same_outputs(tmp_path):

@@ -73,6 +73,17 @@ def resolve_layer_names(net, names: List[str]) -> List[str]:
     return resolved
 
 
+def top1_agreement(reference, quantized, batches: Sequence) -> float:
+    """Share of the images in ``batches`` on whose top-1 class ``quantized`` and ``reference`` agree: a
+    label-free check that calibration kept the network (entropy thresholds can clip it to ruin)."""
+    from ..utils import to_numpy
+    same = total = 0
+    for x, _ in batches:
+        a, b = to_numpy(reference(x).argmax(axis=1)), to_numpy(quantized(x).argmax(axis=1))
+        same, total = same + int((a == b).sum()), total + len(a)
+    return same / total
+
+
 def evaluate(net, batches, batch_size: Optional[int] = None) -> dict:
     """Top-1/top-5 of ``net`` over ``batches`` (re-batched to ``batch_size`` if given)."""
     from ..training import topk_correct
