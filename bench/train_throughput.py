@@ -2,7 +2,7 @@
 subnet, at batch 32 x 224, batch 128 x 32 and batch 128 x 32 with the original's stride-2 first conv by
 default (the network the original codebase trains at 32 px: its 128 x 32 speed was measured on that one).
 
-    OMP_NUM_THREADS=2 python bench/train_throughput.py [--steps 6] [--warmup 2] [--use-se --last-conv-after-pooling]
+    OMP_NUM_THREADS=2 python bench/train_throughput.py [--steps 10] [--warmup 10] [--use-se --last-conv-after-pooling]
 
 ONESHOT_NAS_FAST_DEPTHWISE=0 measures the supernet without the C++ depthwise weight gradient;
 --compare-padding alternates supernet steps with and without the CPU width padding (layers.compute_width)
@@ -79,8 +79,11 @@ def padding_comparison(net, space, batch, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6, help="timed iterations per setting")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    parser.add_argument("--steps", type=int, default=10, help="timed iterations per setting")
+    # The first supernet steps of a process are up to 25% slower: every new width a random path needs
+    # grows MXNet's memory pool (fresh pages, page faults; 2.7 -> 3.9 GB over the first 8 steps at 32 x 224).
+    # A training run spends nearly all its steps past that, so the timed steps start after it.
+    parser.add_argument("--warmup", type=int, default=10, help="untimed iterations first")
     parser.add_argument("--settings", default="32x224,128x32,128x32s2",
                         help="comma list of BATCHxSIZE, with sN for a first-conv stride N (default: automatic)")
     parser.add_argument("--use-se", action="store_true")
