@@ -90,7 +90,12 @@ def main():
     parser.add_argument("--last-conv-after-pooling", action="store_true")
     parser.add_argument("--compare-padding", action="store_true",
                         help="only the supernet, with and without the CPU width padding, steps alternated")
+    parser.add_argument("--copy-in-main-thread", action="store_true",
+                        help="first copy one 32 x 3 x 224 x 224 array with nd.array in this thread, to show what that "
+                             "does to every later step (see oneshot_nas.utils.to_nd)")
     args = parser.parse_args()
+    if args.copy_in_main_thread:
+        nd.array(np.zeros((32, 3, 224, 224), np.float32)).wait_to_read()
     print(f"mxnet {mx.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"{os.cpu_count()} cpus, {args.steps} timed steps after {args.warmup} warm-up steps, "
           f"fast depthwise backward {'on' if depthwise.load() else 'off'}")

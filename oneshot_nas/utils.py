@@ -49,7 +49,8 @@ def cpuinfo_field(name: str) -> str:
 # the Python thread an OpenMP team of its own next to the engine's, and from then on libgomp counts more
 # OpenMP threads than cores: every parallel region in the process stops spinning and sleeps between
 # regions, for the rest of the process. Measured on 2 cores (OMP_NUM_THREADS=2): supernet steps at batch
-# 128 x 32 ran at 177 instead of 370-386 img/s, batch-1 inference 6x slower (logs/train_throughput.txt).
+# 128 x 32 ran at 174-188 instead of 434-440 img/s (bench/train_throughput.py --copy-in-main-thread,
+# logs/train_throughput.txt), batch-1 inference up to 6x slower.
 def _parallel_copy_size() -> int:
     return int(os.environ.get("MXNET_CPU_PARALLEL_SIZE", "200000"))
 
