@@ -36,7 +36,8 @@ def random_batches(count, batch, size, classes, seed):
     for start in range(0, count, batch):
         n = min(batch, count - start)
         # to_nd: nd.array would copy in this thread and slow every later step (see utils.to_nd)
-        out.append((to_nd(rs.uniform(-2, 2, (n, 3, size, size)), np.float32), to_nd(rs.randint(0, classes, n), np.float32)))
+        out.append((to_nd(rs.uniform(-2, 2, (n, 3, size, size)), np.float32),
+                    to_nd(rs.randint(0, classes, n), np.float32)))
     return out
 
 

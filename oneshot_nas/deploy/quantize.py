@@ -12,7 +12,6 @@ import logging
 import time
 from typing import List, Optional, Sequence
 
-
 from ..errors import OneShotError
 
 CALIB_MODES = ("naive", "entropy")
