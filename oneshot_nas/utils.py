@@ -64,8 +64,8 @@ def to_nd(array, dtype=None):
 
 def to_numpy(array) -> np.ndarray:
     """``array.asnumpy()`` in pieces small enough to be copied without an OpenMP loop in this thread."""
-    if array.size < _parallel_copy_size():
+    step = _parallel_copy_size() - 1
+    if array.size <= step:
         return array.asnumpy()
     flat = array.reshape((-1,))  # a view: no copy
-    step = _parallel_copy_size() - 1
     return np.concatenate([flat[i:i + step].asnumpy() for i in range(0, array.size, step)]).reshape(array.shape)
