@@ -93,6 +93,27 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--crop-ratio", type=float, default=0.875, help="val: resize to input/crop-ratio, centre crop")
     g.add_argument("-j", "--num-data-workers", "--num-workers", dest="num_workers", type=int, default=4,
                    help="decoding workers")
+    g.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="hold N training images out of training (a fixed, seeded draw) for validation and search, "
+                        "as the official SPOS held 50,000 ImageNet training images out (default 0: none)")
+    g.add_argument("--holdout-seed", type=int, default=0,
+                   help="seed of the hold-out draw; independent of --seed, so a supernet and its searches share it")
+    g.add_argument("--val-split", choices=data_splits(), default="test",
+                   help="validate on the hold-out, or on the test split: Fashion-MNIST's t10k files, ImageNet's "
+                        "--rec-val or val/ folder (default %(default)s)")
+
+
+def data_splits():
+    from .data import VAL_SPLITS
+    return VAL_SPLITS
+
+
+def data_source_from_args(args) -> dict:
+    """The DataSource fields among the parsed options (their names are the options' destinations)."""
+    import dataclasses
+
+    from .data import DataSource
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(DataSource)}
 
 
 def sampler_from_args(args, space: SearchSpace, seed: int, table=None):
@@ -244,11 +265,9 @@ def cmd_sample_paths(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
-    import dataclasses
-    import logging
-
-    from .training import Run, TrainConfig
+def train_config_from_args(args):
+    """(TrainConfig, the architecture's SearchSpace, its Candidate or None for the supernet) of `train` options."""
+    from .training import TrainConfig
     entry, cand = None, None
     if args.model not in (None, "ShuffleNas", "ShuffleNas_fixArch"):
         entry = zoo.get(args.model)
@@ -264,13 +283,9 @@ def cmd_train(args) -> int:
     space = space_from_args(args, entry)
     if cand is not None:
         space.validate(cand)
-    os.makedirs(args.save_dir, exist_ok=True)
-    _setup_logging(args.logging_file and os.path.join(args.save_dir, args.logging_file))
     cfg = TrainConfig(
-        space=space.to_dict(), candidate=str(cand) if cand else None, dataset=args.dataset, data_dir=args.data_dir,
-        use_rec=args.use_rec, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx, rec_val=args.rec_val,
-        rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, batch_size=args.batch_size,
-        num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts, num_workers=args.num_workers,
+        space=space.to_dict(), candidate=str(cand) if cand else None, **data_source_from_args(args),
+        batch_size=args.batch_size, num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts,
         num_epochs=args.num_epochs, lr=args.lr, momentum=args.momentum, wd=args.wd, lr_mode=args.lr_mode,
         lr_decay=args.lr_decay, lr_decay_epoch=args.lr_decay_epoch, warmup_lr=args.warmup_lr,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, mixup=args.mixup,
@@ -282,6 +297,17 @@ def cmd_train(args) -> int:
         save_frequency=args.save_frequency, save_dir=args.save_dir, log_interval=args.log_interval,
         reduced_dataset_scale=args.reduced_dataset_scale, train_limit=args.train_limit, val_limit=args.val_limit,
         bn_images=args.bn_images, kvstore=args.kvstore, seed=args.seed)
+    return cfg, space, cand
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+    import logging
+
+    from .training import Run
+    cfg, space, cand = train_config_from_args(args)
+    os.makedirs(args.save_dir, exist_ok=True)
+    _setup_logging(args.logging_file and os.path.join(args.save_dir, args.logging_file))
     sampler = sampler_from_args(args, space, args.seed) if cand is None else None
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     record = Run(cfg, sampler, resume=args.resume).run()
@@ -325,15 +351,36 @@ def search_config_from_args(args, log_name: str):
                                             "retain_length", "random_select", "mutate_chance", "search_iters",
                                             "search_target", "score_acc_ratio") if hasattr(args, k)}
     cfg = SearchConfig(
-        space=space.to_dict(), supernet_params=params, out_dir=args.out_dir, dataset=args.dataset,
-        data_dir=args.data_dir, use_rec=args.use_rec, rec_train=args.rec_train, rec_train_idx=args.rec_train_idx,
-        rec_val=args.rec_val, rec_val_idx=args.rec_val_idx, crop_ratio=args.crop_ratio, num_workers=args.num_workers,
+        space=space.to_dict(), supernet_params=params, out_dir=args.out_dir, **data_source_from_args(args),
         batch_size=args.batch_size, num_gpus=args.num_gpus, num_cpu_contexts=args.num_cpu_contexts,
         update_bn_images=args.update_bn_images, val_images=args.val_images, **search, **fixed,
         topk=getattr(args, "topk", 3), constraints=constraints, lookup_table=args.lookup_table,
         latency_table=args.latency_table, latency_batch_size=args.latency_batch_size, seed=args.seed)
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     return cfg
+
+
+def cmd_benchmark(args) -> int:
+    from .benchmark import Benchmark, make_plan, seed_agreement, train_one
+    from .search.constraints import Constraints
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else []
+    if not seeds:
+        raise OneShotError(f"--seeds must list at least one seed, e.g. 0,1, not {args.seeds!r}")
+    if args.num_subnets < 0:
+        raise OneShotError(f"--num-subnets must be 0 or more, not {args.num_subnets}")
+    args.model, args.architecture, args.candidate_file = "ShuffleNas", None, None  # subnets come from the plan
+    template, _, _ = train_config_from_args(args)
+    os.makedirs(args.save_dir, exist_ok=True)
+    _setup_logging(os.path.join(args.save_dir, "benchmark.log"))
+    constraints = Constraints(**{k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max",
+                                                               "max_flops", "min_flops", "max_params", "min_params",
+                                                               "max_normalized_score")})
+    zoo_names = [n for n in args.zoo.split(",") if n.strip()] if args.zoo else []
+    plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names)
+    rows = Benchmark(args.out, args.save_dir, plan, " ".join(["python -m oneshot_nas", *sys.argv[1:]])).run(train_one)
+    agreement = seed_agreement(rows)
+    print(json.dumps({"out": args.out, "runs": len(rows), "seed_agreement": agreement}))
+    return 0
 
 
 def cmd_search(args) -> int:
@@ -711,58 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
                        description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "
                                    "iteration, or a fixed architecture from scratch.")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="JSON preset of option values (see configs/); command-line flags override it")
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default="ShuffleNas",
-                   help=f"ShuffleNas (supernet), ShuffleNas_fixArch (with --block/--channel-choices) or a published "
-                        f"architecture: {', '.join(zoo.ZOO)}")
-    g.add_argument("architecture", nargs="?", default=None, help="compact architecture string to train from scratch")
-    g.add_argument("--block-choices", default=None, help="comma list of 20 block genes (fixed architecture)")
-    g.add_argument("--channel-choices", default=None, help="comma list of 20 channel genes (fixed architecture)")
-    g.add_argument("--candidate-file", default=None, help="best.json of a search, or a file of compact strings")
-    g.add_argument("--use-all-blocks", action="store_true", help="supernet: average all four blocks per layer")
-    g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier (default 0.2 with SE, else 0.1)")
-    add_network_args(p)
-    add_sampling_args(p)
-    add_data_args(p)
-    g = p.add_argument_group("data")
-    g.add_argument("--reduced-dataset-scale", type=int, default=1, help="train only 1/N of the batches each epoch")
-    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (small runs)")
-    g.add_argument("--val-limit", type=int, default=None, help="use only the first N validation images")
-    g.add_argument("--bn-images", type=int, default=1000,
-                   help="supernet validation: training images (fixed, seeded) for BN recalibration")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=32, help="per device")
-    g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
-    g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
-    g.add_argument("--kvstore", default="device",
-                   help="device, local, dist_sync (launched with DMLC_* variables) or horovod (launched with "
-                        "horovodrun, one process per device; needs WITH_HOROVOD=1 sh scripts/setup.sh)")
-    g.add_argument("--num-epochs", type=int, default=3)
-    g.add_argument("--lr", type=float, default=0.1)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--wd", type=float, default=4e-5)
-    g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="cosine")
-    g.add_argument("--lr-decay", type=float, default=0.1)
-    g.add_argument("--lr-decay-epoch", default="40,60", help="step mode: comma list of epochs")
-    g.add_argument("--warmup-lr", type=float, default=0.0)
-    g.add_argument("--warmup-epochs", type=int, default=0)
-    g.add_argument("--label-smoothing", action="store_true", help="label smoothing 0.1")
-    g.add_argument("--mixup", action="store_true")
-    g.add_argument("--mixup-alpha", type=float, default=0.2)
-    g.add_argument("--mixup-off-epoch", type=int, default=0, help="no mixup in the last N epochs")
-    g.add_argument("--no-wd", action="store_true", help="no weight decay on BN gamma/beta and biases")
-    g.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="float16 uses multi-precision")
-    g.add_argument("--mode", choices=("imperative", "hybrid"), default="imperative",
-                   help="hybrid: hybridize the fixed subnet (the supernet always runs imperatively)")
-    g.add_argument("--seed", type=int, default=0)
-    g = p.add_argument_group("checkpoints and logs")
-    g.add_argument("--save-dir", default="runs/train")
-    g.add_argument("--save-frequency", type=int, default=10, help="also keep epoch-N checkpoints every N epochs")
-    g.add_argument("--resume", action="store_true", help="continue from SAVE_DIR/last.* exactly where it stopped")
-    g.add_argument("--log-interval", type=int, default=50)
-    g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
+    add_train_args(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("search", help="search a trained supernet (genetic or random, under constraints)",
@@ -807,6 +803,24 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-args", default=None, help="extra `train` options, e.g. '--num-epochs 2 --train-limit 10240'")
     add_constraint_args(p)
     p.set_defaults(func=cmd_rank_study)
+
+    p = sub.add_parser("benchmark", help="train subnets drawn under a constraint from scratch: ground truth for ranking",
+                       description="Draw --num-subnets subnets uniformly (seeded) under the constraints, add the "
+                                   "--zoo architectures with the same network flags, train each from scratch for every "
+                                   "seed in --seeds with one recipe (the `train` options, e.g. --config "
+                                   "configs/benchmark_fashion-mnist.json) and test each on the whole test split. "
+                                   "Writes one JSON line per (subnet, seed) to --out as it goes, the plan to "
+                                   "OUT.meta.json; resumes when run again.")
+    add_train_args(p)
+    g = p.add_argument_group("benchmark")
+    g.add_argument("--out", required=True, metavar="FILE.jsonl", help="benchmark file, e.g. benchmarks/fashion-mnist.jsonl")
+    g.add_argument("--num-subnets", type=int, default=20, help="subnets drawn under the constraints (default 20)")
+    g.add_argument("--seeds", default="0,1", help="comma list of training seeds per subnet (default 0,1)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the subnet draw (default 0)")
+    g.add_argument("--zoo", default="OneShot,OneShot-S+,SPOS-block-only",
+                   help="published architectures added, with the same network flags (comma list; '' for none)")
+    add_constraint_args(p, latency=False)
+    p.set_defaults(func=cmd_benchmark, save_dir="runs/benchmark")
 
     p = sub.add_parser("micronet", help="MicroNet Challenge counting and score of an architecture, op by op",
                        description="Count params, mults and adds per op in the MicroNet Challenge convention (BN "
@@ -894,6 +908,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """Every option of `train` (also the recipe options of `benchmark`)."""
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="JSON preset of option values (see configs/); command-line flags override it")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="ShuffleNas",
+                   help=f"ShuffleNas (supernet), ShuffleNas_fixArch (with --block/--channel-choices) or a published "
+                        f"architecture: {', '.join(zoo.ZOO)}")
+    g.add_argument("architecture", nargs="?", default=None, help="compact architecture string to train from scratch")
+    g.add_argument("--block-choices", default=None, help="comma list of 20 block genes (fixed architecture)")
+    g.add_argument("--channel-choices", default=None, help="comma list of 20 channel genes (fixed architecture)")
+    g.add_argument("--candidate-file", default=None, help="best.json of a search, or a file of compact strings")
+    g.add_argument("--use-all-blocks", action="store_true", help="supernet: average all four blocks per layer")
+    g.add_argument("--dropout", type=float, default=None, help="dropout before the classifier (default 0.2 with SE, else 0.1)")
+    add_network_args(p)
+    add_sampling_args(p)
+    add_data_args(p)
+    g = p.add_argument_group("data")
+    g.add_argument("--reduced-dataset-scale", type=int, default=1, help="train only 1/N of the batches each epoch")
+    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (small runs)")
+    g.add_argument("--val-limit", type=int, default=None, help="use only the first N validation images")
+    g.add_argument("--bn-images", type=int, default=1000,
+                   help="supernet validation: training images (fixed, seeded) for BN recalibration")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=32, help="per device")
+    g.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")
+    g.add_argument("--num-cpu-contexts", type=int, default=1, help="data-parallel CPU contexts (tests the multi-device path)")
+    g.add_argument("--kvstore", default="device",
+                   help="device, local, dist_sync (launched with DMLC_* variables) or horovod (launched with "
+                        "horovodrun, one process per device; needs WITH_HOROVOD=1 sh scripts/setup.sh)")
+    g.add_argument("--num-epochs", type=int, default=3)
+    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--wd", type=float, default=4e-5)
+    g.add_argument("--lr-mode", choices=("step", "poly", "cosine"), default="cosine")
+    g.add_argument("--lr-decay", type=float, default=0.1)
+    g.add_argument("--lr-decay-epoch", default="40,60", help="step mode: comma list of epochs")
+    g.add_argument("--warmup-lr", type=float, default=0.0)
+    g.add_argument("--warmup-epochs", type=int, default=0)
+    g.add_argument("--label-smoothing", action="store_true", help="label smoothing 0.1")
+    g.add_argument("--mixup", action="store_true")
+    g.add_argument("--mixup-alpha", type=float, default=0.2)
+    g.add_argument("--mixup-off-epoch", type=int, default=0, help="no mixup in the last N epochs")
+    g.add_argument("--no-wd", action="store_true", help="no weight decay on BN gamma/beta and biases")
+    g.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="float16 uses multi-precision")
+    g.add_argument("--mode", choices=("imperative", "hybrid"), default="imperative",
+                   help="hybrid: hybridize the fixed subnet (the supernet always runs imperatively)")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("checkpoints and logs")
+    g.add_argument("--save-dir", default="runs/train")
+    g.add_argument("--save-frequency", type=int, default=10, help="also keep epoch-N checkpoints every N epochs")
+    g.add_argument("--resume", action="store_true", help="continue from SAVE_DIR/last.* exactly where it stopped")
+    g.add_argument("--log-interval", type=int, default=50)
+    g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
+
+
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
 
@@ -941,7 +1011,7 @@ def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str):
     return g
 
 
-def add_constraint_args(p: argparse.ArgumentParser) -> None:
+def add_constraint_args(p: argparse.ArgumentParser, latency: bool = True) -> None:
     from .complexity import COMPARISON_MODELS, DEFAULT_COMPARISON
     g = p.add_argument_group("constraints (checked on the lookup table before any evaluation; -1 = off)")
     g.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
@@ -954,6 +1024,8 @@ def add_constraint_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-params", type=float, default=-1, help="params >= this many millions")
     g.add_argument("--max-normalized-score", type=float, default=2.0,
                    help="F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref <= 1; default 2)")
+    if not latency:
+        return
     g.add_argument("--max-latency", type=float, default=-1,
                    help="predicted latency <= this many ms (needs --latency-table)")
     g.add_argument("--latency-table", default=None, metavar="FILE",

@@ -12,12 +12,12 @@ import math
 import os
 import dataclasses
 import struct
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import OneShotError
-from .utils import to_nd
+from .utils import atomic_write_text, to_nd
 
 MEAN_RGB = (123.68, 116.779, 103.939)
 STD_RGB = (58.393, 57.12, 57.375)
@@ -60,14 +60,18 @@ def _find_idx(data_dir: str, stem: str) -> str:
         f"dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass --data-dir with the four IDX files")
 
 
-def load_fashion_mnist(data_dir: Optional[str] = None):
-    """Return (train_images, train_labels, test_images, test_labels) as uint8 arrays (N, 28, 28)."""
+def load_fashion_mnist(data_dir: Optional[str] = None, splits: Sequence[str] = ("train", "test")) -> dict:
+    """``{"train": (images, labels), "test": (images, labels)}`` as uint8 arrays (N, 28, 28), for the
+    requested files only: a run that validates on the hold-out never opens (or needs) the t10k files."""
     data_dir = data_dir or FASHION_MNIST_DIR
-    arrays = {key: read_idx(_find_idx(data_dir, stem)) for key, stem in FASHION_MNIST_FILES.items()}
-    for split in ("train", "test"):
-        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+    out = {}
+    for split in splits:
+        images = read_idx(_find_idx(data_dir, FASHION_MNIST_FILES[f"{split}_images"]))
+        labels = read_idx(_find_idx(data_dir, FASHION_MNIST_FILES[f"{split}_labels"]))
+        if len(images) != len(labels):
             raise OneShotError(f"Fashion-MNIST {split} images and labels differ in count in {data_dir}")
-    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+        out[split] = (images, labels)
+    return out
 
 
 class _Pipeline:
@@ -153,6 +157,21 @@ def count_records(idx_path: str) -> int:
         return sum(1 for line in f if line.strip())
 
 
+def subset_index(idx_path: str, positions: np.ndarray) -> str:
+    """An index file listing only the records at ``positions`` (line numbers of ``idx_path``), cached under
+    ~/.cache/oneshot_nas/splits by the source index's path, size, mtime and the positions."""
+    import hashlib
+    stat = os.stat(idx_path)
+    key = hashlib.sha1(f"{os.path.abspath(idx_path)}:{stat.st_size}:{stat.st_mtime_ns}".encode()
+                       + np.asarray(positions, dtype=np.int64).tobytes()).hexdigest()[:16]
+    path = os.path.join(os.path.expanduser("~/.cache/oneshot_nas/splits"), f"{key}.idx")
+    if not os.path.exists(path):
+        with open(idx_path) as f:
+            lines = [line if line.endswith("\n") else line + "\n" for line in f if line.strip()]
+        atomic_write_text(path, "".join(lines[int(i)] for i in positions))
+    return path
+
+
 def record_labels(rec_path: str, idx_path: str, limit: int = 100000) -> int:
     """Number of classes = 1 + the largest label among the records (read from the headers)."""
     import mxnet as mx
@@ -171,10 +190,12 @@ class RecordPipeline(_Pipeline):
 
     def __init__(self, rec: str, idx: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
                  crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None,
-                 num_parts: int = 1, part_index: int = 0):
+                 num_parts: int = 1, part_index: int = 0, keys: Optional[np.ndarray] = None):
         hint = "pack an image folder with `python -m oneshot_nas pack-rec` or pass --rec-train/--rec-val"
         self.rec = _require(rec, "RecordIO file", hint)
         self.idx = _require(idx, "RecordIO index", hint)
+        if keys is not None:  # ImageRecordIter reads the records its index lists: a subset is an index file
+            self.idx = subset_index(self.idx, keys)
         self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
         self.crop_ratio, self.num_workers = crop_ratio, num_workers
         self.num_parts, self.part_index = num_parts, part_index
@@ -231,8 +252,19 @@ class FolderPipeline(_Pipeline):
             raise OneShotError(f"image folder {self.root} holds no images in class sub-folders")
         self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
         self.crop_ratio, self.num_workers = crop_ratio, num_workers
+        self.indices = np.arange(len(self.dataset))  # the dataset images this pipeline reads
         self.num_examples = len(self.dataset)
         self.num_classes = num_classes or len(self.dataset.synsets)
+
+    def subset(self, indices: Optional[np.ndarray], train: bool) -> "FolderPipeline":
+        """The same folder restricted to ``indices`` (None = all of it), for training or validation."""
+        import copy
+        out = copy.copy(self)
+        out.train = train
+        if indices is not None:
+            out.indices = np.asarray(indices)
+            out.num_examples = len(out.indices)
+        return out
 
     def _transform(self, train: bool):
         from mxnet.gluon.data.vision import transforms as T
@@ -253,17 +285,16 @@ class FolderPipeline(_Pipeline):
 
     def epoch_batches(self, epoch: int, start_batch: int = 0):
         import mxnet as mx
-        from mxnet.gluon.data import SequentialSampler
         mx.random.seed(self.seed + epoch)  # the augmentations draw from MXNet's RNG
-        order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_examples).tolist()
-                 if self.train else None)
-        sampler = _ListSampler(order) if order is not None else SequentialSampler(self.num_examples)
+        order = (np.random.default_rng([self.seed, epoch]).permutation(self.num_examples)
+                 if self.train else np.arange(self.num_examples))
+        sampler = _ListSampler(self.indices[order].tolist())
         for b, batch in enumerate(self._loader(self.dataset, self.train, self.batch_size, sampler=sampler)):
             if b >= start_batch:
                 yield batch[0], batch[1].astype("float32")
 
     def iter_fixed_subset(self, num_images: int, seed: int, batch_size: int):
-        idx = sorted(np.random.default_rng(seed).permutation(self.num_examples)[:num_images].tolist())
+        idx = sorted(self.indices[np.random.default_rng(seed).permutation(self.num_examples)[:num_images]].tolist())
         for d, l in self._loader(self.dataset, False, batch_size, sampler=_ListSampler(idx)):
             yield d, l.astype("float32")
 
@@ -296,6 +327,9 @@ class DataSource:
     rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
     crop_ratio: float = 0.875
     num_workers: int = 4
+    holdout: int = 0                 # training images held out for validation and search (0 = none)
+    holdout_seed: int = 0            # the hold-out's own seed: the same images whatever the run's --seed
+    val_split: str = "test"          # "holdout" | "test" (Fashion-MNIST t10k, ImageNet --rec-val or val/)
 
     @classmethod
     def from_dict(cls, config: dict) -> "DataSource":
@@ -303,34 +337,110 @@ class DataSource:
         return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
 
 
+VAL_SPLITS = ("holdout", "test")
+
+
+def holdout_indices(num_images: int, holdout: int, seed: int) -> np.ndarray:
+    """The sorted indices of the ``holdout`` training images held out for validation and search: a fixed,
+    seeded draw that depends only on (number of training images, ``holdout``, ``seed``), never on the
+    run's own --seed, so the supernet and every search of it see the same hold-out."""
+    if not 0 < holdout < num_images:
+        raise OneShotError(f"--holdout {holdout} must be between 1 and {num_images - 1} (the training set holds "
+                           f"{num_images} images), or 0 to hold nothing out")
+    return np.sort(np.random.default_rng([seed, holdout]).permutation(num_images)[:holdout])
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Which images a run trains on and validates on; ``describe()`` goes into logs and records."""
+
+    val_split: str           # "holdout" | "test"
+    holdout: int             # training images held out (0 = none)
+    holdout_seed: int
+    num_train_images: int    # the training set before the hold-out
+
+    def train_indices(self) -> Optional[np.ndarray]:
+        if not self.holdout:
+            return None
+        return np.setdiff1d(np.arange(self.num_train_images), self.holdout_indices(), assume_unique=True)
+
+    def holdout_indices(self) -> np.ndarray:
+        return holdout_indices(self.num_train_images, self.holdout, self.holdout_seed)
+
+    def describe(self) -> str:
+        train = (f"{self.num_train_images - self.holdout} of {self.num_train_images} training images"
+                 if self.holdout else f"all {self.num_train_images} training images")
+        val = (f"the hold-out ({self.holdout} training images, seed {self.holdout_seed})"
+               if self.val_split == "holdout" else "the test split (the dataset's evaluation files)")
+        return f"train on {train}; validate on {val}"
+
+    def to_dict(self) -> dict:
+        return {"val_split": self.val_split, "holdout": self.holdout, "holdout_seed": self.holdout_seed,
+                "num_train_images": self.num_train_images}
+
+
+def check_split(src: "DataSource") -> None:
+    if src.val_split not in VAL_SPLITS:
+        raise OneShotError(f"unknown --val-split {src.val_split!r}; choose one of {', '.join(VAL_SPLITS)}")
+    if src.holdout < 0:
+        raise OneShotError(f"--holdout must be 0 (nothing held out) or a number of images, not {src.holdout}")
+    if src.val_split == "holdout" and not src.holdout:
+        raise OneShotError("--val-split holdout needs --holdout N (the number of training images to hold out, "
+                           "e.g. 10000 for Fashion-MNIST, 50000 for ImageNet)")
+
+
 def make_pipelines(src: DataSource, space, batch_size: int, seed: int, num_parts: int = 1, part_index: int = 0,
                    train_limit: Optional[int] = None, val_limit: Optional[int] = None):
-    """(train, val) pipelines for ``space``'s input size; the training data is split into ``num_parts``
-    (one per worker), ``train_limit`` caps the whole run's training images before that split."""
+    """(train, val) pipelines for ``space``'s input size; ``val`` is the hold-out of the training images or
+    the test split (``src.val_split``), and the training pipeline never holds a hold-out image. The training
+    data is split into ``num_parts`` (one per worker), ``train_limit`` caps the whole run's training images
+    before that split. Both pipelines carry the ``Split`` as ``.split``."""
+    check_split(src)
     if src.dataset == "fashion-mnist":
-        tx, ty, vx, vy = load_fashion_mnist(src.data_dir)
-        train = ArrayPipeline(tx[part_index::num_parts], ty[part_index::num_parts], batch_size, True, seed,
-                              space.input_size)
-        val = ArrayPipeline(vx, vy, batch_size, False, seed, space.input_size)
+        train, val, split = _fashion_mnist_pipelines(src, space, batch_size, seed, num_parts, part_index)
     else:
         common = dict(seed=seed, input_size=space.input_size, crop_ratio=src.crop_ratio, num_workers=src.num_workers)
         if src.use_rec:
+            whole = RecordPipeline(src.rec_train, src.rec_train_idx, batch_size, True, **common)
+            split = Split(src.val_split, src.holdout, src.holdout_seed, whole.num_examples)
             train = RecordPipeline(src.rec_train, src.rec_train_idx, batch_size, True, num_parts=num_parts,
-                                   part_index=part_index, **common)
-            val = RecordPipeline(src.rec_val, src.rec_val_idx, batch_size, False, num_classes=train.num_classes,
-                                 **common)
+                                   part_index=part_index, keys=split.train_indices(),
+                                   num_classes=whole.num_classes, **common)
+            val = (RecordPipeline(src.rec_train, src.rec_train_idx, batch_size, False, keys=split.holdout_indices(),
+                                  num_classes=whole.num_classes, **common) if src.val_split == "holdout" else
+                   RecordPipeline(src.rec_val, src.rec_val_idx, batch_size, False, num_classes=whole.num_classes,
+                                  **common))
         else:
             root = os.path.expanduser(src.data_dir or "~/.mxnet/datasets/imagenet")
-            train = FolderPipeline(os.path.join(root, "train"), batch_size, True, **common)
-            val = FolderPipeline(os.path.join(root, "val"), batch_size, False, num_classes=train.num_classes,
-                                 **common)
+            whole = FolderPipeline(os.path.join(root, "train"), batch_size, True, **common)
+            split = Split(src.val_split, src.holdout, src.holdout_seed, whole.num_examples)
+            train = whole.subset(split.train_indices(), train=True)
+            val = (whole.subset(split.holdout_indices(), train=False) if src.val_split == "holdout" else
+                   FolderPipeline(os.path.join(root, "val"), batch_size, False, num_classes=train.num_classes, **common))
     for pipeline, limit in ((train, train_limit // num_parts if train_limit else None), (val, val_limit)):
         if limit:
             pipeline.num_examples = min(pipeline.num_examples, limit)  # read as far as len() batches
     if train.num_classes != space.num_classes:
         raise OneShotError(f"the training data has {train.num_classes} classes but the network was built for "
                            f"{space.num_classes}; pass --num-classes {train.num_classes}")
+    train.split = val.split = split
     return train, val
+
+
+def _fashion_mnist_pipelines(src: DataSource, space, batch_size: int, seed: int, num_parts: int, part_index: int):
+    files = load_fashion_mnist(src.data_dir, ("train",) if src.val_split == "holdout" else ("train", "test"))
+    tx, ty = files["train"]
+    split = Split(src.val_split, src.holdout, src.holdout_seed, len(tx))
+    keep = split.train_indices()
+    if keep is not None:
+        held = split.holdout_indices()
+        hx, hy = tx[held], ty[held]
+        tx, ty = tx[keep], ty[keep]
+    vx, vy = (hx, hy) if src.val_split == "holdout" else files["test"]
+    train = ArrayPipeline(tx[part_index::num_parts], ty[part_index::num_parts], batch_size, True, seed,
+                          space.input_size)
+    val = ArrayPipeline(vx, vy, batch_size, False, seed, space.input_size)
+    return train, val, split
 
 
 class ReplayableBatches:
@@ -396,8 +506,7 @@ def write_fashion_mnist_folder(root: str, per_class: int, split: str = "train", 
                                size: int = 32) -> int:
     """Write Fashion-MNIST images as JPEG files in class folders (test fixtures, demos)."""
     import cv2
-    train_x, train_y, test_x, test_y = load_fashion_mnist(data_dir)
-    images, labels = (train_x, train_y) if split == "train" else (test_x, test_y)
+    images, labels = load_fashion_mnist(data_dir, (split,))[split]
     written = 0
     for label in range(int(labels.max()) + 1):
         folder = os.path.join(root, f"class{label:02d}")

@@ -196,6 +196,14 @@ class Checkpoints:
         return state
 
 
+def write_split(folder: str, split: data.Split) -> None:
+    """``split.json``: which images the run trained and validated on, with the hold-out's index list."""
+    record = {"description": split.describe(), **split.to_dict()}
+    if split.holdout:
+        record["holdout_indices"] = split.holdout_indices().tolist()
+    atomic_write_text(os.path.join(folder, "split.json"), json.dumps(record))
+
+
 def read_history(path: str) -> List[dict]:
     """The epoch records of a `train` run's history.jsonl (one JSON object per finished epoch)."""
     try:
@@ -239,6 +247,7 @@ class Run:
         # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0
         self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
+        LOG.info("data: %s", self.train_data.split.describe())
         mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
         self.net = build_net(cfg, self.ctx)
         self.trainer = make_trainer(cfg, self.net, kv, hvd)
@@ -248,6 +257,7 @@ class Run:
         self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
         if self.is_chief:
             atomic_write_text(os.path.join(cfg.save_dir, "config.json"), json.dumps(dataclasses.asdict(cfg), indent=1))
+            write_split(cfg.save_dir, self.train_data.split)
         if resume:
             self._resume()
         elif self.is_chief and os.path.exists(self.history_path):
@@ -361,7 +371,8 @@ class Run:
                 top1, top5, total = top1 + c1, top5 + c5, total + xi.shape[0]
         err1, err5 = 1 - top1 / total, 1 - top5 / total
         LOG.info("[Epoch %d] validation: err-top1=%f err-top5=%f", epoch, err1, err5)
-        return {"val_err_top1": err1, "val_err_top5": err5, **({"val_path": str(candidate)} if candidate else {})}
+        return {"val_err_top1": err1, "val_err_top5": err5, "val_split": self.cfg.val_split, "val_images": total,
+                **({"val_path": str(candidate)} if candidate else {})}
 
     def _save_epoch(self, epoch: int, record: dict) -> None:
         c = self.cfg

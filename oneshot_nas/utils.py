@@ -69,3 +69,41 @@ def to_numpy(array) -> np.ndarray:
         return array.asnumpy()
     flat = array.reshape((-1,))  # a view: no copy
     return np.concatenate([flat[i:i + step].asnumpy() for i in range(0, array.size, step)]).reshape(array.shape)
+
+
+class FolderLock:
+    """An exclusive lock on an output folder (``FOLDER/.lock``, holding the owner's PID), so that a second
+    process writing the same run stops at once instead of interleaving its files with the first. The lock
+    is an ``flock``: the kernel releases it when its process dies, so a killed run's lock is taken over."""
+
+    def __init__(self, folder: str, what: str):
+        self.path, self.what, self.fd = os.path.join(folder, ".lock"), what, None
+
+    def acquire(self) -> "FolderLock":
+        import fcntl
+
+        from .errors import OneShotError
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise OneShotError(f"{os.path.dirname(self.path)} is in use by {self.what} (PID {holder}); wait for it "
+                               "to finish or stop it, or choose another output folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock; the file stays (removing it would race a new owner)
+            self.fd = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

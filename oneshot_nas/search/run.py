@@ -22,7 +22,7 @@ from ..complexity import LookupTable
 from ..errors import OneShotError
 from ..nn import Supernet
 from ..space import Candidate, SearchSpace
-from ..training import Devices
+from ..training import Devices, write_split
 from ..utils import atomic_write_text
 from .constraints import ConstraintCheck, Constraints
 from .evaluator import Evaluator
@@ -247,8 +247,13 @@ class Search:
         bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
                                     c.update_bn_images, size)
         validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
-        LOG.info("evaluation: BN recalibration on %d training images, validation on %d images, %d device(s)",
-                 min(c.update_bn_images, train.num_examples), val.num_examples, len(self.ctx))
+        LOG.info("evaluation: BN recalibration on %d training images, validation on %d images of the %s split, "
+                 "%d device(s); %s", min(c.update_bn_images, train.num_examples), val.num_examples, c.val_split,
+                 len(self.ctx), train.split.describe())
+        if c.val_split == "test":
+            LOG.warning("the search scores candidates on the test split: a result reported on that split is then "
+                        "biased by the selection; hold training images out instead (--holdout N --val-split holdout)")
+        write_split(c.out_dir, train.split)
         return Evaluator(supernet, bn, validation, self.ctx)
 
     # ---- evaluation as the searchers see it -------------------------------------------------
@@ -268,7 +273,7 @@ class Search:
                 "fitness": self._target(result.top1, score), "generation": self.generation_label,
                 "recal_seconds": round(result.recal_seconds, 3), "val_seconds": round(result.val_seconds, 3),
                 "seconds": round(result.recal_seconds + result.val_seconds, 3), "bn_images": result.bn_images,
-                "val_images": result.val_images})
+                "val_images": result.val_images, "split": self.cfg.val_split})
         return self.records.by_candidate[key]["fitness"]
 
     def _target(self, top1: float, score: float) -> float:

@@ -1,0 +1,219 @@
+"""A stand-alone benchmark: ground truth for the supernet's ranking.
+
+Subnets drawn uniformly (seeded) under the search's constraint, plus published architectures with the same
+network flags, are each trained from scratch with one recipe for every seed, on the training part only,
+and tested on the whole test split. One JSON line per (subnet, seed) goes to the benchmark file as soon as
+its run ends; the plan (recipe, network, split, subnets) sits beside it in ``FILE.meta.json``.
+
+Resume: a (subnet, seed) already in the file is not trained again, and a run killed half-way continues
+from its own last checkpoint (``work_dir/<subnet>-seed<N>``), so a benchmark of hours survives kills.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .complexity import LookupTable
+from .errors import OneShotError
+from .search.constraints import ConstraintCheck, Constraints
+from .search.proposer import Proposer
+from .space import Candidate, SearchSpace
+from .utils import FolderLock, atomic_write_text
+
+LOG = logging.getLogger("oneshot_nas")
+# Options of the recipe that name one run, not the recipe: they differ between the benchmark's runs.
+PER_RUN_FIELDS = ("candidate", "seed", "save_dir")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a benchmark file holds: the subnets (name -> compact string), the seeds and the recipe."""
+
+    subnets: Dict[str, str]
+    seeds: List[int]
+    recipe: dict            # a TrainConfig as a dict, without the per-run fields
+    constraints: dict
+    sample_seed: int
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def draw_subnets(space: SearchSpace, constraints: Constraints, num: int, seed: int) -> List[Candidate]:
+    """``num`` distinct candidates drawn uniformly from the space, kept when they meet the constraints
+    (rejection sampling: uniform over the constrained set)."""
+    check = ConstraintCheck(LookupTable.build(space, method="formula"), constraints)
+    check.check_reachable()
+    proposer = Proposer(space, check, np.random.default_rng(seed))
+    drawn: List[Candidate] = []
+    for _ in range(100 * num):
+        cand = proposer.random()
+        if cand not in drawn:
+            drawn.append(cand)
+        if len(drawn) == num:
+            return drawn
+    raise OneShotError(f"only {len(drawn)} distinct subnets meet {constraints.describe()}; ask for fewer")
+
+
+def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Sequence[int], sample_seed: int,
+              zoo_names: Sequence[str]) -> Plan:
+    """The plan of a benchmark for ``template`` (a TrainConfig whose space, recipe and split all runs share)."""
+    from . import zoo
+    space = template.search_space
+    subnets = {f"random-{i:02d}": str(c) for i, c in enumerate(draw_subnets(space, constraints, num_subnets,
+                                                                             sample_seed))}
+    for name in zoo_names:
+        subnets[name] = str(zoo.get(name).candidate)
+    recipe = {k: v for k, v in dataclasses.asdict(template).items() if k not in PER_RUN_FIELDS}
+    return Plan(subnets=subnets, seeds=list(seeds), recipe=recipe,
+                constraints=dataclasses.asdict(constraints), sample_seed=sample_seed)
+
+
+def read_benchmark(path: str) -> List[dict]:
+    """The lines of a benchmark file (a torn last line, from a kill mid-write, is left out)."""
+    if not os.path.exists(path):
+        raise OneShotError(f"benchmark file {path} does not exist; build one with `python -m oneshot_nas benchmark`")
+    with open(path) as f:
+        lines = f.read().split("\n")
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if number >= len(lines) - 1:
+                LOG.warning("ignoring the incomplete last line of %s", path)
+                break
+            raise OneShotError(f"{path}:{number} is not a JSON line; the benchmark file is damaged") from None
+        if not isinstance(row, dict) or not {"candidate", "seed", "top1"} <= set(row):
+            raise OneShotError(f"{path}:{number} lacks candidate, seed or top1: not a benchmark line")
+        rows.append(row)
+    return rows
+
+
+def mean_top1(rows: List[dict]) -> Dict[str, dict]:
+    """Per candidate: mean test top-1 over its seeds, the seeds' values, its name and costs."""
+    out: Dict[str, dict] = {}
+    for row in rows:
+        entry = out.setdefault(row["candidate"], {"name": row.get("name"), "flops": row.get("flops"),
+                                                  "params": row.get("params"), "top1_by_seed": {}})
+        entry["top1_by_seed"][row["seed"]] = row["top1"]
+    for entry in out.values():
+        entry["top1"] = float(np.mean(list(entry["top1_by_seed"].values())))
+    return out
+
+
+class Benchmark:
+    """Trains the plan's (subnet, seed) runs in order, subnet by subnet (both seeds of a subnet before the
+    next), so a partial file already pairs seeds for the subnets it holds."""
+
+    def __init__(self, path: str, work_dir: str, plan: Plan, command: str):
+        self.path, self.work_dir, self.plan, self.command = path, work_dir, plan, command
+        self.meta_path = path + ".meta.json"
+
+    def _check_meta(self) -> None:
+        meta = {"plan": self.plan.to_dict()}
+        if os.path.exists(self.meta_path):
+            with open(self.meta_path) as f:
+                saved = json.load(f)
+            if saved.get("plan") != meta["plan"]:
+                old, new = saved.get("plan", {}), meta["plan"]
+                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                detail = [f"{k}: {old.get('recipe', {}).get(k)!r} -> {new['recipe'].get(k)!r}"
+                          for k in sorted(set(old.get("recipe", {})) | set(new["recipe"]))
+                          if old.get("recipe", {}).get(k) != new["recipe"].get(k)]
+                raise OneShotError(f"{self.path} was built with another plan ({', '.join(changed)} differ"
+                                   + (f": {'; '.join(detail[:5])}" if detail else "")
+                                   + "); continue it with the same options, or write another benchmark file")
+        else:
+            atomic_write_text(self.meta_path, json.dumps({**meta, "command": self.command,
+                                                          "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
+
+    def pending(self, done: List[dict]) -> List[tuple]:
+        have = {(r["candidate"], r["seed"]) for r in done}
+        return [(name, cand, seed) for name, cand in self.plan.subnets.items() for seed in self.plan.seeds
+                if (cand, seed) not in have]
+
+    def run(self, train) -> List[dict]:
+        """``train(config) -> last epoch's record``: one from-scratch run, resuming in ``config.save_dir``."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        with FolderLock(self.work_dir, "a benchmark"):
+            self._check_meta()
+            done = read_benchmark(self.path) if os.path.exists(self.path) else []
+            todo = self.pending(done)
+            total = len(self.plan.subnets) * len(self.plan.seeds)
+            LOG.info("benchmark %s: %d of %d runs done, %d to go", self.path, total - len(todo), total, len(todo))
+            for name, cand, seed in todo:
+                done.append(self._one(name, cand, seed, train, len(done) + 1, total))
+        return done
+
+    def _one(self, name: str, cand: str, seed: int, train, number: int, total: int) -> dict:
+        from .training import TrainConfig
+        run_dir = os.path.join(self.work_dir, f"{name}-seed{seed}")
+        cfg = TrainConfig(**self.plan.recipe, candidate=cand, seed=seed, save_dir=run_dir)
+        LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
+        tic = time.time()
+        record = train(cfg)
+        cost = LookupTable.build(cfg.search_space, method="formula").cost(Candidate.parse(cand))
+        row = {"candidate": cand, "name": name, "seed": seed, "top1": 1.0 - record["val_err_top1"],
+               "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
+               "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
+               "epochs": cfg.num_epochs, "seconds": round(time.time() - tic, 1), "run_dir": run_dir}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        LOG.info("benchmark run %d/%d: %s seed %d: test top-1 %.4f (%d images), %.0f s", number, total, name, seed,
+                 row["top1"], row["test_images"], row["seconds"])
+        return row
+
+
+def train_one(cfg) -> dict:
+    """Train ``cfg`` from scratch (or finish it from its last checkpoint) and return its last epoch's record."""
+    from .training import Run, read_history
+    resume = os.path.exists(os.path.join(cfg.save_dir, "last.json"))
+    handler = logging.FileHandler(os.path.join(_made(cfg.save_dir), "train.log"))
+    LOG.addHandler(handler)
+    try:
+        record = Run(cfg, None, resume=resume).run()
+    finally:
+        LOG.removeHandler(handler)
+        handler.close()
+    if not record:  # finished before a kill, but not yet written to the benchmark file
+        record = read_history(os.path.join(cfg.save_dir, "history.jsonl"))[-1]
+    if record.get("val_split") != "test" or cfg.val_limit:
+        raise OneShotError("a benchmark tests on the whole test split: its recipe needs --val-split test and no "
+                           "--val-limit")
+    return record
+
+
+def _made(folder: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def seed_agreement(rows: List[dict]) -> Optional[dict]:
+    """Spearman rho between the first two seeds' top-1 across the subnets both seeds hold, and the seed-to-
+    seed spread (mean |difference|)."""
+    from scipy import stats
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) < 2:
+        return None
+    a = {r["candidate"]: r["top1"] for r in rows if r["seed"] == seeds[0]}
+    b = {r["candidate"]: r["top1"] for r in rows if r["seed"] == seeds[1]}
+    both = sorted(set(a) & set(b))
+    if len(both) < 3:
+        return None
+    x, y = [a[c] for c in both], [b[c] for c in both]
+    rho = stats.spearmanr(x, y)[0]
+    diffs = np.abs(np.subtract(x, y))
+    return {"seeds": seeds[:2], "subnets": len(both), "spearman_rho": float(rho),
+            "mean_abs_diff": float(diffs.mean()), "max_abs_diff": float(diffs.max()),
+            "top1_range": [float(min(x + y)), float(max(x + y))]}
