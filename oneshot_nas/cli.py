@@ -81,8 +81,12 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
                         "(default: evolution when a box is given, else none)")
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("data source")
+SPLIT_DEFAULTS = {"holdout": 0, "holdout_seed": 0, "val_split": "test"}
+
+
+def add_data_args(parser: argparse.ArgumentParser, inherited_from: Optional[str] = None) -> None:
+    """The data options; with ``inherited_from`` the split's defaults come from that file (resolved later)."""
+    g = parser.add_argument_group("data source" + (f"; split defaults: {inherited_from}" if inherited_from else ""))
     g.add_argument("--dataset", choices=("imagenet", "fashion-mnist"), default="imagenet")
     g.add_argument("--data-dir", default=None, help="Fashion-MNIST IDX folder, or ImageNet folder with train/ val/")
     g.add_argument("--use-rec", action="store_true", help="ImageNet from RecordIO files")
@@ -93,12 +97,12 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--crop-ratio", type=float, default=0.875, help="val: resize to input/crop-ratio, centre crop")
     g.add_argument("-j", "--num-data-workers", "--num-workers", dest="num_workers", type=int, default=4,
                    help="decoding workers")
-    g.add_argument("--holdout", type=int, default=0, metavar="N",
+    g.add_argument("--holdout", type=int, default=None if inherited_from else 0, metavar="N",
                    help="hold N training images out of training (a fixed, seeded draw) for validation and search, "
                         "as the official SPOS held 50,000 ImageNet training images out (default 0: none)")
-    g.add_argument("--holdout-seed", type=int, default=0,
+    g.add_argument("--holdout-seed", type=int, default=None if inherited_from else 0,
                    help="seed of the hold-out draw; independent of --seed, so a supernet and its searches share it")
-    g.add_argument("--val-split", choices=data_splits(), default="test",
+    g.add_argument("--val-split", choices=data_splits(), default=None if inherited_from else "test",
                    help="validate on the hold-out, or on the test split: Fashion-MNIST's t10k files, ImageNet's "
                         "--rec-val or val/ folder (default %(default)s)")
 
@@ -329,14 +333,18 @@ def search_config_from_args(args, log_name: str):
         raise OneShotError(f"supernet params {params} do not exist; train one with scripts/train_supernet.sh "
                            "(runs/supernet/last.params) or pass --supernet-params")
     saved = os.path.join(os.path.dirname(os.path.abspath(params)), "config.json")
-    saved_space = {}
-    if os.path.exists(saved):  # the supernet's training config: its network flags are the defaults
+    saved_config = {}
+    if os.path.exists(saved):  # the supernet's training config: its network flags and split are the defaults
         try:
             with open(saved) as f:
-                saved_space = json.load(f).get("space", {})
-        except (ValueError, AttributeError):
-            saved_space = {}
-    inherit_network_args(args, saved_space)
+                saved_config = json.load(f)
+        except ValueError:
+            pass
+    saved_config = saved_config if isinstance(saved_config, dict) else {}
+    inherit_network_args(args, saved_config.get("space", {}) if isinstance(saved_config.get("space"), dict) else {})
+    for name, default in SPLIT_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, saved_config.get(name, default))
     space = space_from_args(args)
     os.makedirs(args.out_dir, exist_ok=True)
     _setup_logging(os.path.join(args.out_dir, log_name))
@@ -393,8 +401,17 @@ def cmd_search(args) -> int:
 
 
 def cmd_rank_study(args) -> int:
-    from .rank_study import rank_study
+    from .rank_study import benchmark_rank_study, rank_study
     cfg = search_config_from_args(args, "rank_study.log")
+    if args.bootstrap < 100:
+        raise OneShotError(f"--bootstrap must be at least 100 resamples, not {args.bootstrap}")
+    if args.benchmark:
+        result = benchmark_rank_study(cfg, args.benchmark, args.bootstrap)
+        print(json.dumps({k: result[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho",
+                                                 "spearman_rho_ci95", "n")}
+                         | {"flops_kendall_tau": result["baselines"]["flops"]["kendall_tau"],
+                            "out": os.path.join(args.out_dir, "rank_study.json")}))
+        return 0
     if args.num_subnets < 3:
         raise OneShotError(f"--num-subnets must be at least 3 for a rank correlation, not {args.num_subnets}")
     from .search.run import network_flags
@@ -801,6 +818,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-config", default=None, metavar="FILE",
                    help="`train` preset for the from-scratch runs, e.g. configs/oneshot_fashion-mnist.json")
     g.add_argument("--train-args", default=None, help="extra `train` options, e.g. '--num-epochs 2 --train-limit 10240'")
+    g.add_argument("--benchmark", default=None, metavar="FILE.jsonl",
+                   help="score the subnets of this stand-alone benchmark (`benchmark`) with the supernet instead of "
+                        "drawing and training subnets; compares with ranking by FLOPs and by params alone")
+    g.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     add_constraint_args(p)
     p.set_defaults(func=cmd_rank_study)
 
@@ -1000,7 +1021,7 @@ def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str):
                    help="FLOPs/params table of this network config (default: built in memory from the formulas)")
     g.add_argument("--seed", type=int, default=0)
     add_network_args(p, inherited_from="the supernet's config.json, else as for `train`")
-    add_data_args(p)
+    add_data_args(p, inherited_from="the supernet's config.json, else as for `train`")
     e = p.add_argument_group("evaluation")
     e.add_argument("--batch-size", type=int, default=128, help="per device")
     e.add_argument("--num-gpus", type=int, default=0, help="0 = CPU")

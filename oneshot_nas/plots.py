@@ -197,10 +197,17 @@ def rank_scatter(rows: List[dict], result: dict, path: str) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ax.scatter([r["supernet_top1"] for r in rows], [r["standalone_top1"] for r in rows], s=30, color="tab:blue")
     ax.set_xlabel("supernet validation top-1 (inherited weights, BN recalibrated)", fontsize=8)
-    ax.set_ylabel("validation top-1 trained from scratch", fontsize=8)
-    ax.set_title(f"{result['n']} subnets: Kendall tau {result['kendall_tau']:.2f}, Spearman rho "
-                 f"{result['spearman_rho']:.2f}" if result["kendall_tau"] is not None
-                 else f"{result['n']} subnets: a ranking is constant", fontsize=10)
+    ax.set_ylabel("top-1 trained from scratch" + (" (mean over seeds, test split)" if "baselines" in result else ""),
+                  fontsize=8)
+    title = f"{result['n']} subnets: a ranking is constant"
+    if result["kendall_tau"] is not None:
+        ci = result.get("kendall_tau_ci95")
+        title = (f"{result['n']} subnets: Kendall tau {result['kendall_tau']:.2f}"
+                 + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "") + f", Spearman rho {result['spearman_rho']:.2f}")
+        flops = result.get("baselines", {}).get("flops", {}).get("kendall_tau")
+        if flops is not None:
+            title += f"\nby FLOPs alone: Kendall tau {flops:.2f}"
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

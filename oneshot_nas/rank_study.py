@@ -11,7 +11,9 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Callable, List
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
 
 from .errors import OneShotError
 from .search.run import Search, SearchConfig
@@ -40,17 +42,64 @@ def standalone_top1(run_dir: str) -> float:
     return 1.0 - lines[-1]["val_err_top1"]
 
 
-def correlations(x: List[float], y: List[float]) -> dict:
+def correlations(x: List[float], y: List[float], bootstrap: int = 2000, seed: int = 0) -> dict:
+    """Kendall tau and Spearman rho of ``x`` against ``y``, with p-values and paired-bootstrap 95% intervals."""
     from scipy import stats
     if len(x) < 3:
         raise OneShotError(f"a rank correlation needs at least 3 subnets, not {len(x)}")
     if len(set(x)) < 2 or len(set(y)) < 2:  # a constant ranking: the coefficients are undefined
         LOG.warning("one of the rankings is constant: no rank correlation is defined")
-        return {"kendall_tau": None, "kendall_p": None, "spearman_rho": None, "spearman_p": None, "n": len(x)}
+        return {"kendall_tau": None, "kendall_p": None, "spearman_rho": None, "spearman_p": None, "n": len(x),
+                "kendall_tau_ci95": None, "spearman_rho_ci95": None}
     tau, tau_p = stats.kendalltau(x, y)
     rho, rho_p = stats.spearmanr(x, y)
+    taus, rhos = bootstrap_correlations(np.asarray(x, float), np.asarray(y, float), bootstrap, seed)
     return {"kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman_rho": float(rho),
-            "spearman_p": float(rho_p), "n": len(x)}
+            "spearman_p": float(rho_p), "n": len(x), "kendall_tau_ci95": percentile_interval(taus),
+            "spearman_rho_ci95": percentile_interval(rhos), "bootstrap": bootstrap}
+
+
+def bootstrap_correlations(x: np.ndarray, y: np.ndarray, num: int, seed: int, index_sets=None):
+    """Kendall tau and Spearman rho over ``num`` resamples of the (x, y) pairs with replacement (resamples
+    with a constant side are left out: no correlation is defined there)."""
+    from scipy import stats
+    rng = np.random.default_rng(seed)
+    taus, rhos = [], []
+    for idx in (index_sets if index_sets is not None else (rng.integers(0, len(x), len(x)) for _ in range(num))):
+        xs, ys = x[idx], y[idx]
+        if np.ptp(xs) == 0 or np.ptp(ys) == 0:
+            taus.append(np.nan)
+            rhos.append(np.nan)
+            continue
+        taus.append(stats.kendalltau(xs, ys)[0])
+        rhos.append(stats.spearmanr(xs, ys)[0])
+    return np.asarray(taus), np.asarray(rhos)
+
+
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> Optional[List[float]]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    tail = (1 - level) / 2 * 100
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+
+
+def compare_rankers(rows: List[dict], truth: str = "standalone_top1", bootstrap: int = 2000, seed: int = 0) -> dict:
+    """The supernet's ranking beside the trivial ones (FLOPs alone, params alone) against ``truth``, each with
+    its interval, and the paired-bootstrap interval of tau(supernet) - tau(FLOPs) (same resamples)."""
+    y = np.asarray([r[truth] for r in rows], float)
+    out = {}
+    for name, key in (("supernet", "supernet_top1"), ("flops", "flops"), ("params", "params")):
+        out[name] = correlations([r[key] for r in rows], list(y), bootstrap, seed)
+    rng = np.random.default_rng(seed)
+    idx = [rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]
+    tau = {name: bootstrap_correlations(np.asarray([r[key] for r in rows], float), y, bootstrap, seed, idx)[0]
+           for name, key in (("supernet", "supernet_top1"), ("flops", "flops"))}
+    diff = tau["supernet"] - tau["flops"]
+    if out["supernet"]["kendall_tau"] is not None and out["flops"]["kendall_tau"] is not None:
+        out["supernet_minus_flops_tau"] = {"value": out["supernet"]["kendall_tau"] - out["flops"]["kendall_tau"],
+                                           "ci95": percentile_interval(diff)}
+    return out
 
 
 def rank_study(cfg: SearchConfig, num_subnets: int, train: Callable[[str, str], None], resume: bool = False) -> dict:
@@ -67,7 +116,7 @@ def rank_study(cfg: SearchConfig, num_subnets: int, train: Callable[[str, str], 
                      "supernet_top1": record["top1"], "standalone_top1": standalone_top1(run_dir),
                      "run_dir": run_dir})
     result = {**correlations([r["supernet_top1"] for r in rows], [r["standalone_top1"] for r in rows]),
-              "subnets": rows}
+              "truth": "one `train` run per subnet", "subnets": rows}
     atomic_write_text(os.path.join(cfg.out_dir, "rank_study.json"), json.dumps(result, indent=1))
     from . import plots
     plots.rank_scatter(rows, result, os.path.join(cfg.out_dir, "rank_study.png"))
@@ -83,6 +132,80 @@ def table(result: dict) -> str:
     if result["kendall_tau"] is None:
         lines.append(f"no rank correlation: one ranking is constant ({result['n']} subnets)")
     else:
-        lines.append(f"Kendall tau {result['kendall_tau']:.3f} (p {result['kendall_p']:.3f}), Spearman rho "
-                     f"{result['spearman_rho']:.3f} (p {result['spearman_p']:.3f}), {result['n']} subnets")
+        lines.append(f"Kendall tau {result['kendall_tau']:.3f} (p {result['kendall_p']:.3f}, 95% CI "
+                     f"{_interval(result['kendall_tau_ci95'])}), Spearman rho {result['spearman_rho']:.3f} "
+                     f"(p {result['spearman_p']:.3f}, 95% CI {_interval(result['spearman_rho_ci95'])}), "
+                     f"{result['n']} subnets")
+    return "\n".join(lines)
+
+
+def _interval(ci: Optional[List[float]]) -> str:
+    return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "undefined"
+
+
+# ---------------------------------------------------------------------------------------------
+# against a stand-alone benchmark (no training here: the benchmark file is the ground truth)
+# ---------------------------------------------------------------------------------------------
+def score_candidates(cfg: SearchConfig, candidates: List[str]) -> Dict[str, dict]:
+    """Supernet top-1 (BN recalibrated, on ``cfg.val_split``) of each candidate, one record per line in
+    OUT_DIR/supernet-scores.jsonl, which is also the memo of a resumed study."""
+    from .search.run import Records, build_evaluator
+    from .space import Candidate
+    os.makedirs(cfg.out_dir, exist_ok=True)
+    records = Records(os.path.join(cfg.out_dir, "supernet-scores.jsonl"))
+    records.load()
+    space, ctx = cfg.search_space_obj, cfg.contexts()
+    evaluator = None
+    for i, cand in enumerate(candidates):
+        if cand in records.by_candidate:
+            continue
+        if evaluator is None:
+            evaluator = build_evaluator(cfg, space, ctx)
+        result = evaluator(space.validate(Candidate.parse(cand)))
+        records.add({"candidate": cand, "top1": result.top1, "top5": result.top5, "split": cfg.val_split,
+                     "val_images": result.val_images, "bn_images": result.bn_images,
+                     "seconds": round(result.recal_seconds + result.val_seconds, 3)})
+        LOG.info("supernet score %d/%d: %s top-1 %.4f on %d %s images", i + 1, len(candidates), cand, result.top1,
+                 result.val_images, cfg.val_split)
+    return records.by_candidate
+
+
+def benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, bootstrap: int = 2000) -> dict:
+    """Kendall tau / Spearman rho of the supernet's scores against the benchmark's mean stand-alone top-1,
+    with intervals, beside ranking by FLOPs and by params alone. Writes rank_study.json (the statistics),
+    pairs.json (one object per subnet) and rank_study.png in OUT_DIR."""
+    from .benchmark import mean_top1, read_benchmark
+    truth = mean_top1(read_benchmark(benchmark_path))
+    space = cfg.search_space_obj
+    from .complexity import LookupTable
+    from .space import Candidate
+    table = LookupTable.build(space, method="formula")
+    scores = score_candidates(cfg, sorted(truth))
+    rows = []
+    for cand, entry in sorted(truth.items()):
+        cost = table.cost(Candidate.parse(cand))
+        rows.append({"candidate": cand, "name": entry["name"], "flops": cost.flops, "params": cost.params,
+                     "supernet_top1": scores[cand]["top1"], "standalone_top1": entry["top1"],
+                     "standalone_top1_by_seed": entry["top1_by_seed"]})
+    rankers = compare_rankers(rows, bootstrap=bootstrap, seed=cfg.seed)
+    result = {**rankers["supernet"], "truth": f"mean test top-1 over seeds in {benchmark_path}",
+              "supernet_split": cfg.val_split, "baselines": {k: v for k, v in rankers.items() if k != "supernet"},
+              "supernet_params": cfg.supernet_params, "subnets": rows}
+    atomic_write_text(os.path.join(cfg.out_dir, "rank_study.json"), json.dumps(result, indent=1))
+    atomic_write_text(os.path.join(cfg.out_dir, "pairs.json"), json.dumps(rows, indent=1))
+    from . import plots
+    plots.rank_scatter(rows, result, os.path.join(cfg.out_dir, "rank_study.png"))
+    LOG.info(table_text(result))
+    return result
+
+
+def table_text(result: dict) -> str:
+    lines = [table(result)]
+    for name, stats in result.get("baselines", {}).items():
+        if name == "supernet_minus_flops_tau":
+            lines.append(f"tau(supernet) - tau(FLOPs) = {stats['value']:+.3f}, paired 95% CI {_interval(stats['ci95'])}")
+        elif stats["kendall_tau"] is not None:
+            lines.append(f"ranking by {name} alone: Kendall tau {stats['kendall_tau']:.3f} (95% CI "
+                         f"{_interval(stats['kendall_tau_ci95'])}), Spearman rho {stats['spearman_rho']:.3f} "
+                         f"(95% CI {_interval(stats['spearman_rho_ci95'])})")
     return "\n".join(lines)

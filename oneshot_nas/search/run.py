@@ -236,25 +236,7 @@ class Search:
                              c.mutate_chance), c.search_iters
 
     def _build_evaluator(self) -> Evaluator:
-        c = self.cfg
-        supernet = Supernet(self.space)
-        supernet.initialize(ctx=self.ctx)
-        load_supernet(supernet, c.supernet_params, self.ctx)
-        batch = c.batch_size * len(self.ctx)
-        train, val = data.make_pipelines(c, self.space, batch, c.seed,
-                                         val_limit=c.val_images)
-        size = self.space.input_size
-        bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
-                                    c.update_bn_images, size)
-        validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
-        LOG.info("evaluation: BN recalibration on %d training images, validation on %d images of the %s split, "
-                 "%d device(s); %s", min(c.update_bn_images, train.num_examples), val.num_examples, c.val_split,
-                 len(self.ctx), train.split.describe())
-        if c.val_split == "test":
-            LOG.warning("the search scores candidates on the test split: a result reported on that split is then "
-                        "biased by the selection; hold training images out instead (--holdout N --val-split holdout)")
-        write_split(c.out_dir, train.split)
-        return Evaluator(supernet, bn, validation, self.ctx)
+        return build_evaluator(self.cfg, self.space, self.ctx)
 
     # ---- evaluation as the searchers see it -------------------------------------------------
     def fitness(self, candidate: Candidate) -> float:
@@ -376,6 +358,28 @@ class Search:
         LOG.info("wrote %s/best.json, records.jsonl, progress.png, search.gif and %s/generation-*.png; train the "
                  "winner from scratch with: %s", c.out_dir, plot_dir, best["train_command"])
         return best
+
+
+def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
+    """The supernet of ``c`` loaded, BN recalibration batches from the training part, validation batches
+    from ``c.val_split`` (the hold-out, unless told otherwise)."""
+    supernet = Supernet(space)
+    supernet.initialize(ctx=ctx)
+    load_supernet(supernet, c.supernet_params, ctx)
+    batch = c.batch_size * len(ctx)
+    train, val = data.make_pipelines(c, space, batch, c.seed, val_limit=c.val_images)
+    size = space.input_size
+    bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
+                                c.update_bn_images, size)
+    validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
+    LOG.info("evaluation: BN recalibration on %d training images, validation on %d images of the %s split, "
+             "%d device(s); %s", min(c.update_bn_images, train.num_examples), val.num_examples, c.val_split,
+             len(ctx), train.split.describe())
+    if c.val_split == "test":
+        LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
+                    "the selection; hold training images out instead (--holdout N --val-split holdout)")
+    write_split(c.out_dir, train.split)
+    return Evaluator(supernet, bn, validation, ctx)
 
 
 def load_supernet(supernet: Supernet, path: str, ctx) -> None:

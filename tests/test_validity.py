@@ -1,0 +1,195 @@
+"""Search validity: the hold-out split, the stand-alone benchmark file, and the rank statistics."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from oneshot_nas import data
+from oneshot_nas.benchmark import mean_top1, read_benchmark, seed_agreement
+from oneshot_nas.errors import OneShotError
+from oneshot_nas.rank_study import compare_rankers, correlations
+from oneshot_nas.space import SearchSpace
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+needs_fashion_mnist = pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DIR),
+                                         reason="needs the dataset-fashion-mnist Debian package")
+
+
+# ---------------------------------------------------------------------------------------------
+# the split
+# ---------------------------------------------------------------------------------------------
+def test_holdout_is_fixed_by_its_own_seed_and_disjoint_from_training():
+    split = data.Split("holdout", 1000, 0, 6000)
+    held, kept = split.holdout_indices(), split.train_indices()
+    assert len(held) == 1000 and len(kept) == 5000
+    assert not set(held) & set(kept) and set(held) | set(kept) == set(range(6000))
+    np.testing.assert_array_equal(held, data.Split("holdout", 1000, 0, 6000).holdout_indices())
+    assert not np.array_equal(held, data.Split("holdout", 1000, 1, 6000).holdout_indices())
+    with pytest.raises(OneShotError, match="--holdout 6000"):
+        data.holdout_indices(6000, 6000, 0)
+
+
+def _fake_fashion_mnist(folder, train_n=600, with_test=False):
+    """IDX files whose every image encodes its index (pixel [0, 0:2]), so a test can tell images apart."""
+    import struct
+    os.makedirs(folder, exist_ok=True)
+
+    def write(name, array):
+        header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(header + array.astype(np.uint8).tobytes())
+
+    def images(n, offset):
+        x = np.zeros((n, 28, 28), np.uint8)
+        idx = np.arange(n) + offset
+        x[:, 0, 0], x[:, 0, 1] = idx // 256, idx % 256
+        return x
+
+    write("train-images-idx3-ubyte", images(train_n, 0))
+    write("train-labels-idx1-ubyte", np.arange(train_n) % 10)
+    if with_test:
+        write("t10k-images-idx3-ubyte", images(100, 1000))
+        write("t10k-labels-idx1-ubyte", np.arange(100) % 10)
+
+
+def _ids(batch_images):
+    """The image indices encoded by _fake_fashion_mnist, back from normalised 3 x 32 x 32 batches."""
+    pixels = np.rint((batch_images[:, 0, 2, 2:4] * data.FASHION_STD + data.FASHION_MEAN) * 255).astype(int)
+    return set((pixels[:, 0] * 256 + pixels[:, 1]).tolist())
+
+
+def test_no_holdout_or_test_image_reaches_training_or_bn_recalibration(tmp_path):
+    folder = str(tmp_path / "fm")
+    _fake_fashion_mnist(folder)  # no t10k files at all: a hold-out run must not need them
+    src = data.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100, val_split="holdout")
+    space = SearchSpace(input_size=32, num_classes=10)
+    train, val = data.make_pipelines(src, space, batch_size=50, seed=3)
+    held = set(train.split.holdout_indices().tolist())
+    val_ids = set().union(*(_ids(x.asnumpy()) for x, _ in val.epoch_batches(0)))
+    assert val_ids == held
+    train_ids = set()
+    for epoch in range(2):  # augmentation shifts the pixels: read the un-augmented images instead
+        train_ids |= set().union(*(_ids(x.asnumpy()) for x, _ in train.iter_fixed_subset(500, epoch, 50)))
+    assert len(train_ids) == 500 and not train_ids & held
+    bn = set().union(*(_ids(x.asnumpy()) for x, _ in train.iter_fixed_subset(64, 1, 32)))
+    assert not bn & held
+    with pytest.raises(OneShotError, match="t10k"):  # validating on the test split does need them
+        data.make_pipelines(data.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100), space, 50, 3)
+
+
+def test_image_folder_and_recordio_holdouts_are_disjoint(tmp_path):
+    import cv2
+    root = tmp_path / "img"
+    for label in range(2):
+        (root / "train" / f"c{label}").mkdir(parents=True)
+        for k in range(20):
+            img = np.full((32, 32, 3), 10 * k + label, np.uint8)
+            cv2.imwrite(str(root / "train" / f"c{label}" / f"{k:02d}.png"), img)
+    space = SearchSpace(input_size=32, num_classes=2)
+    src = data.DataSource(dataset="imagenet", data_dir=str(root), holdout=8, val_split="holdout", num_workers=0)
+    train, val = data.make_pipelines(src, space, 4, 0)
+    assert train.num_examples == 32 and val.num_examples == 8
+    assert not set(train.indices.tolist()) & set(val.indices.tolist())
+    assert sum(x.shape[0] for x, _ in val.epoch_batches(0)) == 8
+    # RecordIO: the two index files list disjoint records that together make the whole file
+    data.pack_folder(str(root / "train"), str(tmp_path / "rec" / "train"))
+    rec = dict(rec_train=str(tmp_path / "rec" / "train.rec"), rec_train_idx=str(tmp_path / "rec" / "train.idx"))
+    src = data.DataSource(dataset="imagenet", use_rec=True, holdout=8, val_split="holdout", num_workers=1, **rec)
+    train, val = data.make_pipelines(src, space, 4, 0)
+    assert (train.num_examples, val.num_examples) == (32, 8)
+    keys = [set(line.split("\t")[0] for line in open(p.idx) if line.strip()) for p in (train, val)]
+    assert not keys[0] & keys[1] and len(keys[0] | keys[1]) == 40
+    labels = [y.asnumpy() for _, y in val.epoch_batches(0)]
+    assert sum(len(y) for y in labels) == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+# ---------------------------------------------------------------------------------------------
+def test_bootstrap_interval_covers_the_known_correlation():
+    # bivariate normal with correlation r: Kendall tau = 2/pi arcsin(r), Spearman rho = 6/pi arcsin(r/2)
+    rng = np.random.default_rng(0)
+    r, n = 0.6, 400
+    x = rng.normal(size=n)
+    y = r * x + np.sqrt(1 - r ** 2) * rng.normal(size=n)
+    result = correlations(list(x), list(y), bootstrap=500, seed=1)
+    lo, hi = result["kendall_tau_ci95"]
+    assert lo < 2 / np.pi * np.arcsin(r) < hi and hi - lo < 0.15
+    lo, hi = result["spearman_rho_ci95"]
+    assert lo < 6 / np.pi * np.arcsin(r / 2) < hi
+    # independent data: the interval holds 0; a perfect ranking: the interval is [1, 1]
+    lo, hi = correlations(list(x), list(rng.normal(size=n)), bootstrap=300)["kendall_tau_ci95"]
+    assert lo < 0 < hi
+    assert correlations([1, 2, 3, 4, 5, 6], [2, 4, 6, 8, 10, 12], bootstrap=200)["kendall_tau_ci95"] == [1.0, 1.0]
+
+
+def test_compare_rankers_sets_the_supernet_beside_flops_and_params():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=60)
+    rows = [{"supernet_top1": t + 0.1 * rng.normal(), "flops": rng.normal(), "params": t + rng.normal(),
+             "standalone_top1": t} for t in truth]
+    out = compare_rankers(rows, bootstrap=300)
+    assert out["supernet"]["kendall_tau"] > 0.8 > out["params"]["kendall_tau"] > out["flops"]["kendall_tau"]
+    assert out["supernet_minus_flops_tau"]["ci95"][0] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmark file
+# ---------------------------------------------------------------------------------------------
+def test_benchmark_file_reading_and_seed_agreement(tmp_path):
+    path = tmp_path / "b.jsonl"
+    rows = [{"candidate": f"c{i}", "seed": s, "top1": 0.5 + 0.01 * i + 0.001 * s} for i in range(5) for s in (0, 1)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"candidate": "c9", "se')  # torn by a kill
+    read = read_benchmark(str(path))
+    assert read == rows
+    means = mean_top1(read)
+    assert means["c2"]["top1"] == pytest.approx(0.5205) and means["c2"]["top1_by_seed"] == {0: 0.52, 1: 0.521}
+    agreement = seed_agreement(read)
+    assert agreement["spearman_rho"] == pytest.approx(1.0) and agreement["mean_abs_diff"] == pytest.approx(0.001)
+    path.write_text('{"candidate": "c0"}\n{"x": 1}\n')
+    with pytest.raises(OneShotError, match="lacks candidate, seed or top1"):
+        read_benchmark(str(path))
+
+
+BENCH_TINY = ["benchmark", "--dataset", "fashion-mnist", "--input-size", "32", "--first-conv-stride", "2",
+              "--num-classes", "10", "--holdout", "100", "--val-split", "test", "--batch-size", "50",
+              "--num-epochs", "2", "--log-interval", "0", "--max-flops", "7", "--num-subnets", "1", "--zoo", "OneShot",
+              "--seeds", "0,1", "--save-frequency", "0"]
+
+
+def test_benchmark_resumes_after_a_kill_with_the_same_lines(tmp_path):
+    folder = str(tmp_path / "fm")
+    _fake_fashion_mnist(folder, train_n=300, with_test=True)
+    env = {**os.environ, "MXNET_MKLDNN_ENABLED": "0", "OMP_NUM_THREADS": "2"}
+    out, work = tmp_path / "b.jsonl", tmp_path / "work"
+    argv = [sys.executable, "-m", "oneshot_nas", *BENCH_TINY, "--data-dir", folder, "--out", str(out),
+            "--save-dir", str(work)]
+    log = open(tmp_path / "log", "ab")
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:  # kill inside the third run, after its first epoch
+        if (work / "OneShot-seed0" / "last.json").exists():
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(read_benchmark(str(out))) == 2, open(tmp_path / "log").read()[-2000:]
+    r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = read_benchmark(str(out))
+    assert [(r["name"], r["seed"]) for r in rows] == [("random-00", 0), ("random-00", 1), ("OneShot", 0),
+                                                       ("OneShot", 1)]
+    assert all(r["split"] == "test" and r["test_images"] == 100 for r in rows) and rows[0]["flops"] <= 7e6
+    assert "resumed from" in (work / "OneShot-seed0" / "train.log").read_text()  # continued, not started over
+    assert [json.loads(x)["epoch"] for x in open(work / "OneShot-seed0" / "history.jsonl")] == [0, 1]
+    meta = json.loads((tmp_path / "b.jsonl.meta.json").read_text())
+    assert meta["plan"]["recipe"]["holdout"] == 100 and meta["plan"]["recipe"]["space"]["first_conv_stride"] == 2
+    assert "seed_agreement" in r.stdout
+    # another recipe on the same file is refused, naming the option
+    r = subprocess.run([*argv, "--lr", "0.3"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert r.returncode == 2 and "lr: 0.1 -> 0.3" in r.stderr and "Traceback" not in r.stderr
