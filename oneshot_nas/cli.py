@@ -512,7 +512,11 @@ def cmd_report(args) -> int:
         if group["candidate"] != config["candidate"]:
             raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart")
         group["runs"].append((config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1))
-    lines = ["| architecture | candidate | FLOPs | params | norm. score | seeds | top-1 (mean ± std) | per seed |",
+        group.setdefault("splits", set()).add(last.get("val_split", config.get("val_split", "test")))
+    splits = set().union(*(g["splits"] for g in groups.values()))
+    split = splits.pop() if len(splits) == 1 else "mixed: " + ", ".join(sorted(splits))
+    lines = ["| architecture | candidate | FLOPs | params | norm. score | seeds | "
+             f"top-1 on the {split} split (mean ± std) | per seed |",
              "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
     for label, group in groups.items():
         space = SearchSpace.from_dict(group["space"])

@@ -1,10 +1,10 @@
 #!/bin/sh
 # The stand-alone benchmark of issue 13: 20 subnets drawn uniformly under the search's constraint (FLOPs <= 7M,
 # about OneShot's 6.68M on the 32 px stride-2 network) plus OneShot, OneShot-S+ and SPOS-block-only with the
-# same network flags, each trained from scratch for seeds 0 and 1 with configs/benchmark_fashion-mnist.json
-# (2 epochs over the 50,000 training images left after the 10,000-image hold-out) and tested on all 10,000
-# test images. Hours on 2 cores: it resumes when run again (kill it at any time). Extra arguments are passed on.
+# same network flags, each trained from scratch for seeds 0 and 1 with the recipe of train_oneshot.sh
+# (configs/oneshot_fashion-mnist.json: 2 epochs over the 50,000 training images left after the 10,000-image
+# hold-out) and tested on all 10,000 test images. Hours on 2 cores: it resumes when run again (kill it at any time). Extra arguments are passed on.
 . "$(dirname "$0")/common.sh"
 OUT=${OUT:-benchmarks/fashion-mnist.jsonl}
-exec $PYTHON -m oneshot_nas benchmark --config configs/benchmark_fashion-mnist.json --out "$OUT" \
+exec $PYTHON -m oneshot_nas benchmark --config configs/oneshot_fashion-mnist.json --max-flops 7 --out "$OUT" \
     --save-dir "${SAVE_DIR:-$SAVE_ROOT/benchmark}" --num-subnets 20 --seeds 0,1 "$@"

@@ -59,13 +59,13 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
     assert run.returncode == 0, run.stderr[-2000:]
     best = json.load(open(tmp_path / "search" / "best.json"))
     config = json.load(open(tmp_path / "search" / "config.json"))
-    assert config["space"]["use_se"] and config["space"]["input_size"] == 32  # taken from the supernet's config
+    assert config["space"]["first_conv_stride"] == 2 and config["val_split"] == "holdout"  # from the supernet's config
     again = script("search_supernet.sh", *small)  # resumes the finished search: nothing new
     assert again.returncode == 0 and "has finished" in again.stderr
     run = script("train_oneshot.sh", *TINY)
     assert run.returncode == 0, run.stderr[-2000:]
     trained = json.load(open(tmp_path / "oneshot" / "config.json"))
-    assert trained["candidate"] == best["candidate"] and trained["space"]["use_se"]
+    assert trained["candidate"] == best["candidate"] and trained["space"]["first_conv_stride"] == 2
 
 
 def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
@@ -76,7 +76,7 @@ def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
     run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     report = (tmp_path / "final" / "report.md").read_text()
-    assert report.count("\n") == 5 and "| searched |" in report and "| random-best |" in report
+    assert report.count("\n") == 5 and "top-1 on the test split" in report and "| searched |" in report and "| random-best |" in report
     assert "| oneshot | `00311100202110202132-65352634257546744543`" in report and " ± " in report
     # a rerun finds every step done and rewrites the same table
     again = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True,
