@@ -21,11 +21,12 @@ import numpy as np
 from mxnet import autograd, gluon, nd
 
 from . import bn_recalibration, data
+from .checkpoints import Checkpoints, disk_error, preflight
 from .errors import OneShotError
 from .nn import Supernet, build_subnet, depthwise
 from .schedules import learning_rate
 from .space import Candidate, SearchSpace
-from .utils import atomic_write_text, to_numpy
+from .utils import FolderLock, atomic_write_text, to_numpy
 
 LOG = logging.getLogger("oneshot_nas")
 
@@ -80,9 +81,62 @@ class TrainConfig(data.DataSource, Devices):
     kvstore: str = "device"
     seed: int = 0
 
+    overwrite: bool = False
+    deterministic: bool = False
+
     @property
     def search_space(self) -> SearchSpace:
         return SearchSpace.from_dict(self.space)
+
+    def validate(self) -> None:
+        """Every value that would otherwise be read as something else, refused with the fix."""
+        for name in ("batch_size", "num_epochs", "reduced_dataset_scale", "bn_images"):
+            if getattr(self, name) < 1:
+                raise OneShotError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+        for name in ("train_limit", "val_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise OneShotError(f"--{name.replace('_', '-')} must be at least 1 image (leave it out to use "
+                                   f"all of them), not {value}")
+        images = (self.train_limit or 0) // max(1, self.reduced_dataset_scale)
+        if self.train_limit and images < self.batch_size * max(1, self.num_gpus or self.num_cpu_contexts):
+            raise OneShotError(f"--train-limit {self.train_limit} gives {images} images per epoch, less than one "
+                               f"batch of {self.batch_size} per device: nothing would be trained; raise "
+                               "--train-limit or lower --batch-size")
+        for name in ("lr", "wd", "momentum", "warmup_lr", "warmup_epochs", "save_frequency", "log_interval"):
+            if getattr(self, name) < 0:
+                raise OneShotError(f"--{name.replace('_', '-')} must not be negative, not {getattr(self, name)}")
+
+
+# Options that may change when a run is resumed (after a NaN stop: a lower --lr; a longer run: --num-epochs);
+# the change is recorded in config.json's "changes". Any other difference is refused.
+RESUME_MAY_CHANGE = ("num_epochs", "lr", "momentum", "wd", "lr_mode", "lr_decay", "lr_decay_epoch", "warmup_lr",
+                     "warmup_epochs", "batch_size", "log_interval", "save_frequency")
+# Not part of what a run is: where it is, and how this invocation was started.
+RESUME_IGNORES = ("save_dir", "overwrite", "deterministic", "changes")
+PATH_FIELDS = ("data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx")
+
+
+def comparable(config: dict) -> dict:
+    """A config in JSON form with paths resolved, for comparing a resumed run's options with the saved ones."""
+    out = json.loads(json.dumps({k: v for k, v in config.items() if k not in RESUME_IGNORES}))
+    for name in PATH_FIELDS:
+        if out.get(name):
+            out[name] = os.path.realpath(os.path.expanduser(out[name]))
+    return out
+
+
+def config_changes(saved: dict, given: dict) -> Tuple[dict, List[str]]:
+    """(allowed changes {name: [saved, given]}, refused differences as 'name: saved -> given')."""
+    old, new = comparable(saved), comparable(given)
+    allowed, refused = {}, []
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            if name in RESUME_MAY_CHANGE:
+                allowed[name] = [old.get(name), new.get(name)]
+            else:
+                refused.append(f"--{name.replace('_', '-')}: {old.get(name)!r} -> {new.get(name)!r}")
+    return allowed, refused
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,40 +216,6 @@ def horovod_trainer(hvd, params, opt):
     return PathTrainer(params, "nag", opt)
 
 
-class Checkpoints:
-    """``save_dir/last.*`` every epoch, ``epoch-N.*`` every save_frequency epochs, ``best.*`` by val error."""
-
-    def __init__(self, save_dir: str):
-        self.dir = save_dir
-        os.makedirs(save_dir, exist_ok=True)
-
-    def path(self, tag: str, ext: str) -> str:
-        return os.path.join(self.dir, f"{tag}.{ext}")
-
-    def save(self, tag: str, net, trainer, state: dict) -> None:
-        tmp = self.path(tag, "params.tmp")
-        net.save_parameters(tmp)
-        os.replace(tmp, self.path(tag, "params"))
-        trainer.save_states(self.path(tag, "states.tmp"))
-        os.replace(self.path(tag, "states.tmp"), self.path(tag, "states"))
-        # the JSON goes last: its presence means the params and states beside it are complete
-        atomic_write_text(self.path(tag, "json"), json.dumps(state, indent=1))
-
-    def load(self, tag: str, net, trainer, ctx) -> dict:
-        meta = self.path(tag, "json")
-        if not os.path.exists(meta):
-            raise OneShotError(f"no checkpoint {meta} to resume from; run without --resume to start afresh")
-        try:
-            with open(meta) as f:
-                state = json.load(f)
-            net.load_parameters(self.path(tag, "params"), ctx=ctx)
-            trainer.load_states(self.path(tag, "states"))
-        except (ValueError, OSError, mx.base.MXNetError) as e:
-            raise OneShotError(f"checkpoint {self.path(tag, '*')} is unreadable or corrupt ({type(e).__name__}); "
-                               f"resume from another checkpoint in {self.dir} or start afresh") from None
-        return state
-
-
 def write_split(folder: str, split: data.Split) -> None:
     """``split.json``: which images the run trained and validated on, with the hold-out's index list."""
     record = {"description": split.describe(), **split.to_dict()}
@@ -234,6 +254,7 @@ def topk_correct(outputs: nd.NDArray, labels: nd.NDArray) -> Tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 class Run:
     def __init__(self, cfg: TrainConfig, sampler=None, resume: bool = False):
+        cfg.validate()
         self.cfg, self.sampler = cfg, sampler
         self.ctx = cfg.contexts()
         self.is_supernet = cfg.candidate is None
@@ -246,40 +267,106 @@ class Run:
             parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
         # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0
+        self.checkpoints = Checkpoints(cfg.save_dir)
+        self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
+        self.lock = FolderLock(cfg.save_dir, "another `train` run").acquire() if self.is_chief else None
+        if self.is_chief:
+            self._claim_folder(resume)
         self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
         LOG.info("data: %s", self.train_data.split.describe())
         mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
         self.net = build_net(cfg, self.ctx)
         self.trainer = make_trainer(cfg, self.net, kv, hvd)
-        self.checkpoints = Checkpoints(cfg.save_dir)
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
         self.start_epoch, self.best_err = 0, 1.0
-        self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
         if self.is_chief:
-            atomic_write_text(os.path.join(cfg.save_dir, "config.json"), json.dumps(dataclasses.asdict(cfg), indent=1))
+            preflight(cfg.save_dir, self._checkpoint_bytes(), "the run folder")
+        changes = self._resume() if resume else None
+        if self.is_chief:  # only now, after the resume check: a refused resume leaves config.json as it was
+            self._write_config(changes)
             write_split(cfg.save_dir, self.train_data.split)
-        if resume:
-            self._resume()
-        elif self.is_chief and os.path.exists(self.history_path):
-            os.remove(self.history_path)
         if hvd is not None:  # the same seed gives the same weights; rank 0's are the reference all the same
             hvd.broadcast_parameters(self.net.collect_params(), root_rank=0)
         self.bn_batches = self.train_data.fixed_subset(cfg.bn_images, cfg.seed + 1, cfg.batch_size) \
             if self.is_supernet else None
 
-    def _resume(self):
-        state = self.checkpoints.load("last", self.net, self.trainer, self.ctx)
-        def resumable(config: dict) -> dict:  # JSON form (tuples -> lists), --num-epochs may change
-            return {k: v for k, v in json.loads(json.dumps(config)).items() if k != "num_epochs"}
-        if resumable(state["config"]) != resumable(dataclasses.asdict(self.cfg)):
-            raise OneShotError(f"checkpoint in {self.cfg.save_dir} was written with another config; "
-                               "resume with the same options (only --num-epochs may change) or use another --save-dir")
+    def _claim_folder(self, resume: bool) -> None:
+        """Refuse to start over on a finished epoch unless told; clear what a kill left half-written."""
+        removed = self.checkpoints.remove_leftovers()
+        if removed:
+            LOG.info("removed %d temporary file(s) left by an interrupted write in %s", removed, self.cfg.save_dir)
+        if resume:
+            return
+        if self.checkpoints.holds_run() and self._finished_epochs():
+            if not self.cfg.overwrite:
+                raise OneShotError(f"{self.cfg.save_dir} holds a training run ({self._finished_epochs()} epoch(s) "
+                                   "done): continue it with --resume, choose another --save-dir, or pass "
+                                   "--overwrite to delete it and start over")
+            LOG.info("--overwrite: deleting the run in %s and starting over", self.cfg.save_dir)
+        self._clear_run()
+
+    def _finished_epochs(self) -> int:
+        newest = self.checkpoints.newest("last")
+        history = read_history(self.history_path) if os.path.exists(self.history_path) else []
+        return max(len(history), newest[1]["epoch"] + 1 if newest else 0)
+
+    def _clear_run(self) -> None:
+        import shutil
+        shutil.rmtree(self.checkpoints.units, ignore_errors=True)
+        for name in os.listdir(self.cfg.save_dir):
+            if name in ("history.jsonl", "config.json", "split.json") or name.startswith(("last.", "best.", "epoch-")):
+                os.unlink(os.path.join(self.cfg.save_dir, name))
+
+    def _checkpoint_bytes(self) -> int:
+        """About one checkpoint: the params, as much again for the optimiser's momentum, and some slack."""
+        size = sum(p.data(self.ctx[0]).size * 4 for p in self.net.collect_params().values())
+        return int(2.2 * size) + (1 << 20)
+
+    def _write_config(self, changes: Optional[dict]) -> None:
+        path = os.path.join(self.cfg.save_dir, "config.json")
+        history = []
+        if changes is not None and os.path.exists(path):
+            try:
+                with open(path) as f:
+                    history = json.load(f).get("changes", [])
+            except (ValueError, AttributeError):
+                history = []
+        if changes:
+            history.append({"at_epoch": self.start_epoch, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                            "changed": changes})
+        atomic_write_text(path, json.dumps({**dataclasses.asdict(self.cfg), "changes": history}, indent=1))
+
+    def _resume(self) -> Optional[dict]:
+        newest = self.checkpoints.newest("last")
+        if newest is None:
+            raise OneShotError(f"no complete checkpoint in {self.cfg.save_dir} to resume from; run without --resume "
+                               "to start afresh (add --overwrite if the folder holds a run)")
+        unit, state = newest
+        saved = state.get("config")
+        if not isinstance(saved, dict):
+            raise OneShotError(f"checkpoint {unit} holds no config; resume from another run or start afresh")
+        changes, refused = config_changes(saved, dataclasses.asdict(self.cfg))
+        if refused:
+            raise OneShotError(f"the run in {self.cfg.save_dir} was started with other options ({'; '.join(refused)}); "
+                               "resume with the same options (only the optimisation options "
+                               f"{', '.join('--' + n.replace('_', '-') for n in RESUME_MAY_CHANGE)} may change), or "
+                               "use another --save-dir")
+        try:
+            self.net.load_parameters(self.checkpoints.unit_file(unit, "last", "params"), ctx=self.ctx)
+            self.trainer.load_states(self.checkpoints.unit_file(unit, "last", "states"))
+        except (ValueError, OSError, AssertionError, mx.base.MXNetError) as e:
+            raise OneShotError(f"checkpoint {unit} does not load into this network ({type(e).__name__}); resume with "
+                               "the options it was written with, or start afresh with --overwrite") from None
         self.start_epoch, self.best_err = state["epoch"] + 1, state["best_err"]
         if self.sampler is not None and state.get("sampler"):
             self.sampler.load_state_dict(state["sampler"])
         if self.is_chief:
             self._truncate_history(self.start_epoch)
-        LOG.info("resumed from %s at epoch %d", self.checkpoints.path("last", "*"), self.start_epoch)
+        if changes:
+            LOG.info("resuming with changed options: %s", ", ".join(f"--{k.replace('_', '-')} {a!r} -> {b!r}"
+                                                                   for k, (a, b) in changes.items()))
+        LOG.info("resumed from %s at epoch %d", unit, self.start_epoch)
+        return changes
 
     def _truncate_history(self, epochs: int) -> None:
         if os.path.exists(self.history_path):
@@ -335,9 +422,10 @@ class Run:
             self.trainer.step(x.shape[0], ignore_stale_grad=True)
             batch_loss = sum(float(l.sum().asscalar()) for l in losses)
             if not math.isfinite(batch_loss):
-                raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {b} (lr {self._lr(epoch, b):g}); "
-                                   f"training stopped, the last good checkpoint is {self.checkpoints.path('last', 'params')}; "
-                                   "lower --lr or add --warmup-epochs and resume")
+                lr = self._lr(epoch, b)
+                raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {b} (lr {lr:g}); training stopped; "
+                                   f"{self.checkpoints.describe_last_good()}. Continue from it with a lower learning "
+                                   f"rate: the same command with --resume --lr {c.lr / 2:g} (or add --warmup-epochs)")
             loss_sum += batch_loss
             seen += x.shape[0]
             correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, yi in zip(outs, ys))
@@ -383,13 +471,19 @@ class Run:
         self.best_err = state["best_err"]
         if not self.is_chief:
             return
-        if is_best:
-            self.checkpoints.save("best", self.net, self.trainer, state)
-        if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
-            self.checkpoints.save(f"epoch-{epoch:04d}", self.net, self.trainer, state)
-        with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
-            f.write(json.dumps(record) + "\n")
-        self.checkpoints.save("last", self.net, self.trainer, state)
+        try:
+            with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
+                f.write(json.dumps(record) + "\n")
+            self._save("last", epoch, state)
+            if is_best:
+                self._save("best", epoch, state)
+            if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
+                self._save(f"epoch-{epoch:04d}", epoch, state)
+        except (OSError, mx.base.MXNetError) as e:
+            raise disk_error(e, c.save_dir, self.checkpoints.describe_last_good()) from None
+
+    def _save(self, tag: str, epoch: int, state: dict) -> None:
+        self.checkpoints.save(tag, epoch, self.net.save_parameters, self.trainer.save_states, state)
 
     def run(self) -> dict:
         c = self.cfg
@@ -402,4 +496,6 @@ class Run:
             if self.sampler is not None:
                 record["paths_outside_box"] = self.sampler.unmet
             self._save_epoch(epoch, record)
+        if self.lock is not None:
+            self.lock.release()
         return record
