@@ -23,8 +23,8 @@ from .utils import atomic_write_text
 LOG = logging.getLogger("oneshot_nas")
 UNIT_DIR = "checkpoints"
 FILES = ("params", "states")
-# Tests set this to "TAG:FILE" to pause a checkpoint write after FILE of unit TAG (a marker file says so),
-# so that a SIGKILL lands inside the write.
+# Tests set this to "TAG:FILE:EPOCH" to pause the checkpoint write of unit TAG at EPOCH after FILE (a marker
+# file SAVE_DIR/paused-TAG-FILE says so), so that a SIGKILL lands inside the write.
 PAUSE_ENV = "ONESHOT_NAS_TEST_PAUSE_IN_CHECKPOINT"
 
 
@@ -36,8 +36,8 @@ def sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _test_pause(tag: str, name: str, save_dir: str) -> None:
-    if os.environ.get(PAUSE_ENV) == f"{tag}:{name}":
+def _test_pause(tag: str, name: str, epoch: int, save_dir: str) -> None:
+    if os.environ.get(PAUSE_ENV) == f"{tag}:{name}:{epoch}":
         open(os.path.join(save_dir, f"paused-{tag}-{name}"), "w").close()
         time.sleep(60)
 
@@ -65,7 +65,7 @@ class Checkpoints:
         try:
             for name, write in (("params", write_params), ("states", write_states)):
                 write(os.path.join(tmp, f"{tag}.{name}"))
-                _test_pause(tag, name, self.dir)
+                _test_pause(tag, name, epoch, self.dir)
             manifest = {**state, "epoch": epoch, "tag": tag,
                         "sha256": {name: sha256(os.path.join(tmp, f"{tag}.{name}")) for name in FILES}}
             with open(os.path.join(tmp, f"{tag}.json"), "w") as f:
@@ -168,12 +168,6 @@ class Checkpoints:
             return None
         LOG.warning("%s was written by an older version (no hashes): resuming from it unverified", self.path(tag, "*"))
         return self.dir, {**state, "epoch": epoch}
-
-    def holds_run(self) -> bool:
-        """Whether the folder holds (part of) a training run: any checkpoint, history or config."""
-        names = ("history.jsonl", "config.json", "last.json", "last.params", "best.params")
-        return bool(self._units("last") or self._units("best")) or any(
-            os.path.exists(os.path.join(self.dir, n)) for n in names)
 
     def unit_file(self, unit: str, tag: str, ext: str) -> str:
         return os.path.join(unit, f"{tag}.{ext}")

@@ -12,6 +12,7 @@ import sys
 from typing import List, Optional
 
 from . import zoo
+from .checkpoints import preflight
 from .errors import OneShotError
 from .space import CHANNEL_LAYOUTS, Candidate, SearchSpace, parse_gene_list
 
@@ -222,6 +223,7 @@ def cmd_count(args) -> int:
 def cmd_lookup_table(args) -> int:
     from .complexity import LookupTable
     space = space_from_args(args)
+    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
     table = LookupTable.build(space, method=args.method, progress=sys.stderr.isatty() or args.progress)
     table.save(args.out)
     bounds = table.bounds()
@@ -237,6 +239,9 @@ def cmd_sample_paths(args) -> int:
     from . import plots
     from .utils import atomic_write_text
     space = space_from_args(args)
+    if args.num_samples < 1:
+        raise OneShotError(f"--num-samples must be at least 1, not {args.num_samples}")
+    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
     if not (args.train_upper_constraints and args.train_bottom_constraints):
         raise OneShotError("sample-paths draws the target box: give --train-upper-constraints and "
                            "--train-bottom-constraints (e.g. flops-330-params-5.0 and flops-190-params-2.8)")
@@ -446,15 +451,26 @@ def cmd_rank_study(args) -> int:
 
 def _candidate_from_file(path: str) -> Candidate:
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
         raise OneShotError(f"cannot read candidate file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise OneShotError(f"candidate file {path} is not text: give a search's best.json or a file of compact "
+                           "architecture strings") from None
     try:
         best = json.loads(text)
-        return Candidate.parse(best["candidate"] if isinstance(best, dict) else best[0]["candidate"])
-    except (ValueError, KeyError, IndexError, TypeError):
+    except ValueError:
         return read_candidates_file(path)[0]
+    value = best.get("candidate") if isinstance(best, dict) else (
+        best[0].get("candidate") if isinstance(best, list) and best and isinstance(best[0], dict) else None)
+    if not isinstance(value, str):
+        raise OneShotError(f"candidate file {path} holds JSON without a \"candidate\" string (found {value!r}); give a "
+                           "search's best.json or a file of compact architecture strings")
+    try:
+        return Candidate.parse(value)
+    except OneShotError as e:
+        raise OneShotError(f"candidate file {path}: {e}") from None
 
 
 def _setup_logging(path: Optional[str]) -> None:
@@ -567,6 +583,7 @@ def cmd_micronet(args) -> int:
 
 def cmd_export(args) -> int:
     from .deploy.merge_bn import export, load_trained_subnet, run_config, write_sidecar
+    preflight(os.path.dirname(os.path.abspath(args.out)), 64 << 20, "the output folder of --out")
     net = load_trained_subnet(args.params)
     by_conv = args.shuffle_by_conv or bool(args.onnx)  # ONNX has no reshape-based shuffle
     prefix = export(net, args.out, shuffle_by_conv=by_conv, fold=not args.keep_bn)
@@ -614,6 +631,7 @@ def cmd_latency_table(args) -> int:
 
     from .deploy.latency import LatencyTable, prediction_errors
     space = space_from_args(args)
+    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
     sizes = sorted({1, *([args.batch_size] if args.batch_size else [])})
     table = LatencyTable.build(space, sizes, warmup=args.warmup, repeats=args.repeats,
                                progress=sys.stderr.isatty() or args.progress)
@@ -651,6 +669,7 @@ QUANTIZE_AGREEMENT_WARNING = 0.8
 def cmd_quantize(args) -> int:
     from .deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar
     from .deploy.quantize import quantize, top1_agreement
+    preflight(os.path.dirname(os.path.abspath(args.out)), 64 << 20, "the output folder of --out")
     config = run_config(args.params)
     net = merge_bn(load_trained_subnet(args.params))
     train, _ = _deploy_data(config, args.batch_size, None)
@@ -1114,6 +1133,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return args.func(args)
     except OneShotError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a write that failed midway (disk full, folder removed): one line, not a traceback
+        where = f" {e.filename}" if e.filename else ""
+        print(f"error: cannot write or read{where}: {e.strerror or e}; free space or fix the path, then run the "
+              "same command again (long jobs resume with --resume)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

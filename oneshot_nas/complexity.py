@@ -194,10 +194,21 @@ class LookupTable:
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LookupTable":
-        data, space = load_space_table(path, "lookup table", cls.FORMAT, expected_space,
-                                       "`python -m oneshot_nas lookup-table --out FILE [network flags]`")
+        build = "`python -m oneshot_nas lookup-table --out FILE [network flags]`"
+        data, space = load_space_table(path, "lookup table", cls.FORMAT, expected_space, build)
+        entries = data.get("entries")
+        shape = (space.num_layers, space.num_blocks, space.num_scales)
+        try:
+            ok = (len(entries) == shape[0] and all(len(row) == shape[1] for row in entries)
+                  and all(len(blocks) == shape[2] and all(len(cell) == 2 for cell in blocks)
+                          for row in entries for blocks in row) and len(data["stem"]) == len(data["tail"]) == 2)
+        except (TypeError, KeyError):
+            ok = False
+        if not ok:
+            raise OneShotError(f"lookup table {path} is incomplete: it must hold (FLOPs, params) for {shape[0]} layers x "
+                               f"{shape[1]} blocks x {shape[2]} channel choices plus stem and tail; rebuild it with {build}")
         return cls(space, data["stem"], data["tail"],
-                   [[[tuple(cell) for cell in blocks] for blocks in row] for row in data["entries"]], data["meta"])
+                   [[[tuple(cell) for cell in blocks] for blocks in row] for row in entries], data.get("meta", {}))
 
 
 def load_space_table(path: str, kind: str, fmt: str, expected_space: Optional[SearchSpace], build: str):

@@ -104,6 +104,12 @@ def compare_rankers(rows: List[dict], truth: str = "standalone_top1", bootstrap:
 
 def rank_study(cfg: SearchConfig, num_subnets: int, train: Callable[[str, str], None], resume: bool = False) -> dict:
     """``train(candidate, run_dir)`` trains one subnet from scratch (resuming in ``run_dir``)."""
+    from .utils import FolderLock
+    with FolderLock(cfg.out_dir, "another rank study"):
+        return _rank_study(cfg, num_subnets, train, resume)
+
+
+def _rank_study(cfg: SearchConfig, num_subnets: int, train: Callable[[str, str], None], resume: bool) -> dict:
     scored = supernet_scores(dataclasses.replace(cfg, out_dir=os.path.join(cfg.out_dir, "supernet-scores")),
                              num_subnets, resume)
     rows = []
@@ -175,7 +181,13 @@ def benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, bootstrap: int 
     with intervals, beside ranking by FLOPs and by params alone. Writes rank_study.json (the statistics),
     pairs.json (one object per subnet) and rank_study.png in OUT_DIR."""
     from .benchmark import mean_top1, read_benchmark
+    from .utils import FolderLock
     truth = mean_top1(read_benchmark(benchmark_path))
+    with FolderLock(cfg.out_dir, "another rank study"):
+        return _benchmark_rank_study(cfg, benchmark_path, truth, bootstrap)
+
+
+def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, bootstrap: int) -> dict:
     space = cfg.search_space_obj
     from .complexity import LookupTable
     from .space import Candidate

@@ -297,7 +297,7 @@ class Run:
             LOG.info("removed %d temporary file(s) left by an interrupted write in %s", removed, self.cfg.save_dir)
         if resume:
             return
-        if self.checkpoints.holds_run() and self._finished_epochs():
+        if self._finished_epochs():
             if not self.cfg.overwrite:
                 raise OneShotError(f"{self.cfg.save_dir} holds a training run ({self._finished_epochs()} epoch(s) "
                                    "done): continue it with --resume, choose another --save-dir, or pass "
@@ -306,9 +306,9 @@ class Run:
         self._clear_run()
 
     def _finished_epochs(self) -> int:
+        """Epochs saved in a complete checkpoint (an epoch without one is trained again in any case)."""
         newest = self.checkpoints.newest("last")
-        history = read_history(self.history_path) if os.path.exists(self.history_path) else []
-        return max(len(history), newest[1]["epoch"] + 1 if newest else 0)
+        return newest[1]["epoch"] + 1 if newest else 0
 
     def _clear_run(self) -> None:
         import shutil
@@ -338,9 +338,10 @@ class Run:
 
     def _resume(self) -> Optional[dict]:
         newest = self.checkpoints.newest("last")
-        if newest is None:
-            raise OneShotError(f"no complete checkpoint in {self.cfg.save_dir} to resume from; run without --resume "
-                               "to start afresh (add --overwrite if the folder holds a run)")
+        if newest is None:  # killed before its first checkpoint was complete: nothing to lose
+            LOG.warning("no complete checkpoint in %s to resume from: starting at epoch 0", self.cfg.save_dir)
+            self._clear_run()
+            return None
         unit, state = newest
         saved = state.get("config")
         if not isinstance(saved, dict):

@@ -30,6 +30,18 @@ class Constraints:
     max_normalized_score: float = 2.0
     max_latency: float = OFF        # milliseconds, predicted by a latency table
 
+    def __post_init__(self):
+        for low, high, unit in (("min_flops", "max_flops", "MFLOPs"), ("min_params", "max_params", "M params")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo != OFF and hi != OFF and lo > hi:
+                raise OneShotError(f"--{low.replace('_', '-')} {lo:g} is above --{high.replace('_', '-')} {hi:g} "
+                                   f"({unit}): no candidate can meet both; swap or correct them")
+        for name in ("flop_max", "param_max", "max_flops", "min_flops", "max_params", "min_params",
+                     "max_normalized_score", "max_latency"):
+            value = getattr(self, name)
+            if value != OFF and value <= 0 and not (name.startswith("min_") and value == 0):
+                raise OneShotError(f"--{name.replace('_', '-')} must be positive (or -1 for off), not {value:g}")
+
     def limits(self) -> List[tuple]:
         """(name, value of a cost, bound, 'max'|'min') for every active limit."""
         ref_flops, ref_params = comparison_reference(self.comparison_model)

@@ -23,7 +23,8 @@ from ..errors import OneShotError
 from ..nn import Supernet
 from ..space import Candidate, SearchSpace
 from ..training import Devices, write_split
-from ..utils import atomic_write_text
+from ..checkpoints import preflight
+from ..utils import FolderLock, atomic_write_text
 from .constraints import ConstraintCheck, Constraints
 from .evaluator import Evaluator
 from .genetic import GeneticSearch, Ranked
@@ -134,7 +135,8 @@ class Search:
     def __init__(self, cfg: SearchConfig, resume: bool = False):
         cfg.validate()
         self.cfg, self.space, self.ctx = cfg, cfg.search_space_obj, cfg.contexts()
-        os.makedirs(cfg.out_dir, exist_ok=True)
+        preflight(cfg.out_dir, 64 << 20, "the search's --out-dir")
+        self.lock = FolderLock(cfg.out_dir, "another search").acquire()
         self.state_path = os.path.join(cfg.out_dir, "state.json")
         self.records = Records(os.path.join(cfg.out_dir, "records.jsonl"))
         self._start(resume)
@@ -265,6 +267,12 @@ class Search:
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:
+        try:
+            return self._run()
+        finally:
+            self.lock.release()  # a finished search leaves its folder to the next command
+
+    def _run(self) -> dict:
         c = self.cfg
         self.started = time.time()
         state = self._load_state()
