@@ -363,6 +363,7 @@ class Run:
             self.sampler.load_state_dict(state["sampler"])
         if self.is_chief:
             self._truncate_history(self.start_epoch)
+            self._repair_units(state)
         if changes:
             LOG.info("resuming with changed options: %s", ", ".join(f"--{k.replace('_', '-')} {a!r} -> {b!r}"
                                                                    for k, (a, b) in changes.items()))
@@ -469,19 +470,33 @@ class Run:
                  "config": dataclasses.asdict(c), "sampler": self.sampler.state_dict() if self.sampler else None,
                  "record": record}
         is_best = record["val_err_top1"] < self.best_err
+        state["is_best"] = is_best
         self.best_err = state["best_err"]
         if not self.is_chief:
             return
         try:
             with open(self.history_path, "a") as f:  # before "last": a resume truncates what it did not checkpoint
                 f.write(json.dumps(record) + "\n")
-            self._save("last", epoch, state)
-            if is_best:
-                self._save("best", epoch, state)
-            if c.save_frequency and (epoch + 1) % c.save_frequency == 0:
-                self._save(f"epoch-{epoch:04d}", epoch, state)
+            self._save("last", epoch, state)  # first: the others are repaired from it after a kill
+            for tag in self._other_units(epoch, is_best):
+                self._save(tag, epoch, state)
         except (OSError, mx.base.MXNetError) as e:
             raise disk_error(e, c.save_dir, self.checkpoints.describe_last_good()) from None
+
+    def _other_units(self, epoch: int, is_best: bool) -> List[str]:
+        """The checkpoints besides ``last`` that ``epoch`` writes."""
+        c = self.cfg
+        return (["best"] if is_best else []) + (
+            [f"epoch-{epoch:04d}"] if c.save_frequency and (epoch + 1) % c.save_frequency == 0 else [])
+
+    def _repair_units(self, state: dict) -> None:
+        """A kill after ``last`` was committed but before ``best``/``epoch-N`` of the same epoch: write them now
+        from the resumed (identical) weights, so best.* always names the best epoch."""
+        epoch = state["epoch"]
+        for tag in self._other_units(epoch, state.get("is_best", False)):
+            if not any(m["epoch"] == epoch for _, m in self.checkpoints.verified(tag)):
+                LOG.info("writing the %s checkpoint of epoch %d that an interrupted run did not finish", tag, epoch)
+                self._save(tag, epoch, state)
 
     def _save(self, tag: str, epoch: int, state: dict) -> None:
         self.checkpoints.save(tag, epoch, self.net.save_parameters, self.trainer.save_states, state)
