@@ -211,8 +211,9 @@ def preflight(folder: str, need_bytes: int, what: str) -> None:
 
 def disk_error(e: Exception, folder: str, last_good: str) -> OneShotError:
     """One line for a write that failed (disk full, read-only, removed folder); MXNet's own write errors
-    carry a C++ stack trace, of which the first line is kept."""
-    reason = getattr(e, "strerror", None) or (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    carry a C++ stack trace, of which the last message line is kept."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.startswith((" ", "Traceback", "["))]
+    reason = getattr(e, "strerror", None) or (lines[-1] if lines else type(e).__name__)[:200]
     return OneShotError(f"writing to {folder} failed ({reason}); {last_good}. Free space (or fix the folder) and "
                         "run the same command with --resume")
 

@@ -218,3 +218,57 @@ def test_bad_values_of_other_commands_get_one_line(case, tmp_path):
     r = run(argv)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+
+
+def test_a_full_disk_ends_in_one_line_with_the_last_checkpoint_intact(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    # one checkpoint unit of this network is about 20 MB: epoch 0 (last + best) fits, epoch 1 does not
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=45M", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        r = run([*TINY, "--save-dir", str(disk / "run"), "--save-frequency", "0"])
+        assert r.returncode == 2 and "writing to" in r.stderr and "epoch 0" in r.stderr, r.stderr[-2000:]
+        assert "Traceback" not in r.stderr
+        units = os.listdir(disk / "run" / "checkpoints")
+        assert "last-0000" in units and not [u for u in units if u.startswith(".tmp-")]
+        assert json.loads((disk / "run" / "last.json").read_text())["epoch"] == 0
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_params_of_another_network_get_one_line(tmp_path):
+    import mxnet as mx
+
+    from oneshot_nas import zoo
+    from oneshot_nas.nn import build_subnet
+    from oneshot_nas.space import SearchSpace
+    se = SearchSpace(input_size=32, num_classes=10, use_se=True, last_conv_after_pooling=True)
+    net = build_subnet(se, zoo.get("OneShot").candidate)
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    net.save_parameters(str(tmp_path / "best.params"))
+    plain = SearchSpace(input_size=32, num_classes=10)
+    (tmp_path / "config.json").write_text(json.dumps({"space": plain.to_dict(), "candidate": str(
+        zoo.get("OneShot").candidate), "dataset": "fashion-mnist"}))
+    r = run(["export", "--params", str(tmp_path / "best.params"), "--out", str(tmp_path / "out")])
+    assert r.returncode == 2 and "cannot load" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_folder_lock_names_its_holder_and_is_free_after_release(tmp_path):
+    from oneshot_nas.errors import OneShotError
+    from oneshot_nas.utils import FolderLock
+    lock = FolderLock(str(tmp_path), "a test").acquire()
+    with pytest.raises(OneShotError, match=f"in use by a test \\(PID {os.getpid()}\\)"):
+        FolderLock(str(tmp_path), "a test").acquire()
+    lock.release()
+    FolderLock(str(tmp_path), "a test").acquire().release()
+
+
+def test_deterministic_runs_are_identical(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MXNET_MKLDNN_ENABLED"}
+    argv = [*TINY, "--num-epochs", "1", "--deterministic"]
+    for name in ("a", "b"):
+        r = run([*argv, "--save-dir", str(tmp_path / name)], env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+    assert_same_params(tmp_path / "a" / "last.params", tmp_path / "b" / "last.params")

@@ -83,7 +83,7 @@ def load_trained_subnet(params_path: str, ctx=None):
     ctx = ctx or [mx.cpu()]
     try:
         net.load_parameters(params_path, ctx=ctx)
-    except (AssertionError, mx.base.MXNetError, OSError) as e:
+    except (AssertionError, mx.base.MXNetError, OSError, ValueError) as e:
         raise OneShotError(f"cannot load {params_path} ({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}); "
                            "the file is damaged or from another architecture") from None
     return net
