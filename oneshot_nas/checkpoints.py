@@ -143,6 +143,11 @@ class Checkpoints:
             return None
         return manifest
 
+    def damaged(self, tag: str) -> List[str]:
+        """Committed units of ``tag`` that fail their check (edited, truncated, or written by other code)."""
+        good = {os.path.basename(u) for u, _ in self.verified(tag)}
+        return [n for n in self._units(tag) if n not in good]
+
     def newest(self, tag: str = "last") -> Optional[Tuple[str, dict]]:
         units = self.verified(tag)
         if not units:

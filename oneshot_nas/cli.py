@@ -676,7 +676,6 @@ def cmd_quantize(args) -> int:
     calib = train.fixed_subset(args.num_calib_batches * args.batch_size, config.get("seed", 0) + 2, args.batch_size)
     excluded = [x.strip() for x in args.exclude_layers.split(",") if x.strip()] if args.exclude_layers else []
     qnet = quantize(net, calib, args.calib_mode, args.num_calib_batches, excluded, args.batch_size)
-    import os
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     agreement = top1_agreement(net, qnet, calib)
     qnet.export(args.out, epoch=0)

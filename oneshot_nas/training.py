@@ -338,6 +338,9 @@ class Run:
 
     def _resume(self) -> Optional[dict]:
         newest = self.checkpoints.newest("last")
+        if newest is None and self.checkpoints.damaged("last"):
+            raise OneShotError(f"every checkpoint in {self.checkpoints.units} is damaged ({', '.join(self.checkpoints.damaged('last'))} "
+                               "fail their hash check); start over with --overwrite, or restore the folder from a backup")
         if newest is None:  # killed before its first checkpoint was complete: nothing to lose
             LOG.warning("no complete checkpoint in %s to resume from: starting at epoch 0", self.cfg.save_dir)
             self._clear_run()

@@ -16,7 +16,7 @@ export DATASET
 . "$(dirname "$0")/common.sh"
 SEEDS=${SEEDS:-0}
 FINAL_DIR=${FINAL_DIR:-$SAVE_ROOT/final}
-RANDOM_N=${RANDOM_N:-12}
+RANDOM_N=${RANDOM_N:-24}
 if [ -z "${FINAL_ARGS+set}" ]; then
     if [ "$DATASET" = fashion-mnist ]; then FINAL_ARGS="--num-epochs 1 --train-limit 12800"; else FINAL_ARGS=""; fi
 fi

@@ -61,7 +61,8 @@ def uninterrupted(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("point", ["last:params:1", "last:states:1", "best:params:1", "epoch-0001:states:1", "time"])
+@pytest.mark.parametrize("point", ["last:params:1", "best:params:1", *(
+    pytest.param(p, marks=pytest.mark.slow) for p in ("last:states:1", "epoch-0001:states:1", "time"))])
 def test_kill_anywhere_then_resume_ends_identical(point, uninterrupted, tmp_path):
     folder, log = tmp_path / "run", str(tmp_path / "log")
     if point == "time":  # a kill at an arbitrary moment of the second epoch

@@ -68,6 +68,7 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
     assert trained["candidate"] == best["candidate"] and trained["space"]["first_conv_stride"] == 2
 
 
+@pytest.mark.slow
 def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
     env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
            "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3", "SEEDS": "0 1",

@@ -33,6 +33,7 @@ def _train_process(argv, env, log_path):
                                 stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_supernet_run_killed_mid_epoch_resumes_exactly(tmp_path):
     # MKL-DNN keeps updated weights in its blocked layout, while freshly loaded weights start in the
     # default layout and go through other kernels: float-level differences that training amplifies.
@@ -71,12 +72,14 @@ def test_supernet_run_killed_mid_epoch_resumes_exactly(tmp_path):
 def test_subnet_run_and_corrupt_checkpoint(tmp_path, capsys):
     save = str(tmp_path / "sub")
     assert main(["train", "--model", "OneShot", *TINY, "--num-epochs", "1", "--save-dir", save, "--mode", "hybrid"]) == 0
-    with open(os.path.join(save, "last.params"), "wb") as f:
+    with open(os.path.join(save, "last.params"), "wb") as f:  # the name people use: resume does not read it
+        f.write(b"garbage")
+    with open(os.path.join(save, "checkpoints", "last-0000", "last.params"), "r+b") as f:  # the checkpoint itself
         f.write(b"garbage")
     capsys.readouterr()
     rc = main(["train", "--model", "OneShot", *TINY, "--num-epochs", "2", "--save-dir", save, "--resume"])
     err = capsys.readouterr().err
-    assert rc == 2 and "corrupt" in err and "Traceback" not in err
+    assert rc == 2 and "damaged (last-0000" in err and "--overwrite" in err and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
