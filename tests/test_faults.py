@@ -187,7 +187,8 @@ def _lut_missing_a_layer(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["sample-paths", "min-max", "candidate-42", "candidate-binary", "lut-layer",
-                                  "unwritable-train", "unwritable-lut", "unwritable-latency"])
+                                  "unwritable-train", "unwritable-lut", "unwritable-latency", "unwritable-search",
+                                  "unwritable-export", "unwritable-quantize"])
 def test_bad_values_of_other_commands_get_one_line(case, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -207,6 +208,10 @@ def test_bad_values_of_other_commands_get_one_line(case, tmp_path):
         "unwritable-lut": (["lookup-table", "--out", str(blocker / "lut.json"), "--method", "formula"], "cannot write"),
         "unwritable-latency": (["latency-table", "--out", str(blocker / "lat.json"), "--input-size", "32",
                                 "--num-classes", "10"], "cannot write"),
+        "unwritable-search": (["search", "--supernet-params", str(blocker), "--out-dir", str(blocker / "s")],
+                              "cannot write"),
+        "unwritable-export": (["export", "--params", str(bad_json), "--out", str(blocker / "m")], "cannot write"),
+        "unwritable-quantize": (["quantize", "--params", str(bad_json), "--out", str(blocker / "m")], "cannot write"),
     }[case]
     if case == "candidate-42":
         bad_json.write_text(json.dumps({"candidate": 42}))
