@@ -27,15 +27,18 @@ def _kind(name: str) -> str:
     return next((k for k in KINDS if name.endswith(k)), "")
 
 
+# A supernet's choice blocks, in block-gene order (0 = SNB-3 ... 3 = SXB-3), then a block's two branches
+# in our build order.
+PART_ORDER = {"block_sn_3x3": 0, "block_sn_5x5": 1, "block_sn_7x7": 2, "block_sx_3x3": 3,
+              "proj_branch": 0, "main_branch": 1}
+
+
 def _order_key(name: str) -> Tuple:
     """Structural position, with a block's projection branch before its main branch (our build order);
     the leaf name is left out so that a stable sort keeps the file's order inside one layer."""
     key = []
     for part in name.split(".")[:-1]:
-        if part.isdigit():
-            key.append((0, int(part)))
-        else:
-            key.append((1, {"proj_branch": 0, "main_branch": 1}.get(part, 2)))
+        key.append((0, int(part)) if part.isdigit() else (1, PART_ORDER.get(part, 9)))
     return (name.startswith("output."), key)
 
 

@@ -394,6 +394,10 @@ def load_supernet(supernet: Supernet, path: str, ctx) -> None:
     if not os.path.exists(path):
         raise OneShotError(f"supernet params {path} do not exist; train one with scripts/train_supernet.sh "
                            "(runs/supernet/last.params) or pass --supernet-params")
+    from ..original import load_into
+    if load_into(supernet, path):  # a supernet trained by the original codebase (its structural names)
+        LOG.info("loaded %s: a supernet saved by the original codebase, mapped onto ours", path)
+        return
     try:
         supernet.load_parameters(path, ctx=ctx)
     except (AssertionError, mx.base.MXNetError, ValueError, OSError) as e:
