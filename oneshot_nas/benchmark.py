@@ -27,8 +27,8 @@ from .space import Candidate, SearchSpace
 from .utils import FolderLock, atomic_write_text
 
 LOG = logging.getLogger("oneshot_nas")
-# Options of the recipe that name one run, not the recipe: they differ between the benchmark's runs.
-PER_RUN_FIELDS = ("candidate", "seed", "save_dir")
+# Options of the recipe that name one run or one invocation, not the recipe.
+PER_RUN_FIELDS = ("candidate", "seed", "save_dir", "overwrite", "deterministic", "log_interval")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +73,22 @@ def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Seque
     recipe = {k: v for k, v in dataclasses.asdict(template).items() if k not in PER_RUN_FIELDS}
     return Plan(subnets=subnets, seeds=list(seeds), recipe=recipe,
                 constraints=dataclasses.asdict(constraints), sample_seed=sample_seed)
+
+
+def recipe_differences(old: dict, new: dict) -> List[str]:
+    """'name: old -> new' for every recipe option that differs; an option that only one side has (a newer
+    or older version of this project) counts only when its value is not the option's default."""
+    from .training import TrainConfig
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING}
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in PER_RUN_FIELDS:
+            continue
+        a, b = old.get(key, defaults.get(key)), new.get(key, defaults.get(key))
+        if a != b:
+            out.append(f"{key}: {a!r} -> {b!r}")
+    return out
 
 
 def read_benchmark(path: str) -> List[dict]:
@@ -123,12 +139,11 @@ class Benchmark:
         if os.path.exists(self.meta_path):
             with open(self.meta_path) as f:
                 saved = json.load(f)
-            if saved.get("plan") != meta["plan"]:
-                old, new = saved.get("plan", {}), meta["plan"]
-                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                detail = [f"{k}: {old.get('recipe', {}).get(k)!r} -> {new['recipe'].get(k)!r}"
-                          for k in sorted(set(old.get("recipe", {})) | set(new["recipe"]))
-                          if old.get("recipe", {}).get(k) != new["recipe"].get(k)]
+            old, new = saved.get("plan", {}), meta["plan"]
+            detail = recipe_differences(old.get("recipe", {}), new["recipe"])
+            changed = sorted(k for k in set(old) | set(new) if k != "recipe" and old.get(k) != new.get(k))
+            changed += ["recipe"] if detail else []
+            if changed:
                 raise OneShotError(f"{self.path} was built with another plan ({', '.join(changed)} differ"
                                    + (f": {'; '.join(detail[:5])}" if detail else "")
                                    + "); continue it with the same options, or write another benchmark file")

@@ -193,3 +193,11 @@ def test_benchmark_resumes_after_a_kill_with_the_same_lines(tmp_path):
     # another recipe on the same file is refused, naming the option
     r = subprocess.run([*argv, "--lr", "0.3"], cwd=REPO, env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "lr: 0.1 -> 0.3" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_recipe_differences_ignore_options_a_version_added_at_their_default():
+    from oneshot_nas.benchmark import recipe_differences
+    old = {"lr": 0.02, "batch_size": 128, "overwrite": False}
+    assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": False, "deterministic": True}) == []
+    assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": True}) == ["mixup: False -> True"]
+    assert recipe_differences(old, {"lr": 0.1, "batch_size": 128}) == ["lr: 0.02 -> 0.1"]
