@@ -24,7 +24,7 @@ from .errors import OneShotError
 from .search.constraints import ConstraintCheck, Constraints
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
-from .utils import FolderLock, atomic_write_text
+from .utils import FolderLock, atomic_write_text, read_json_lines
 
 LOG = logging.getLogger("oneshot_nas")
 # Options of the recipe that name one run or one invocation, not the recipe.
@@ -95,21 +95,10 @@ def read_benchmark(path: str) -> List[dict]:
     """The lines of a benchmark file (a torn last line, from a kill mid-write, is left out)."""
     if not os.path.exists(path):
         raise OneShotError(f"benchmark file {path} does not exist; build one with `python -m oneshot_nas benchmark`")
-    with open(path) as f:
-        lines = f.read().split("\n")
     rows = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            if number >= len(lines) - 1:
-                LOG.warning("ignoring the incomplete last line of %s", path)
-                break
-            raise OneShotError(f"{path}:{number} is not a JSON line; the benchmark file is damaged") from None
+    for number, (_, row) in enumerate(read_json_lines(path, "the benchmark file is damaged"), 1):
         if not isinstance(row, dict) or not {"candidate", "seed", "top1"} <= set(row):
-            raise OneShotError(f"{path}:{number} lacks candidate, seed or top1: not a benchmark line")
+            raise OneShotError(f"{path}: line {number} lacks candidate, seed or top1: not a benchmark line")
         rows.append(row)
     return rows
 
@@ -162,6 +151,8 @@ class Benchmark:
         with FolderLock(self.work_dir, "a benchmark"):
             self._check_meta()
             done = read_benchmark(self.path) if os.path.exists(self.path) else []
+            if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
+                atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
             todo = self.pending(done)
             total = len(self.plan.subnets) * len(self.plan.seeds)
             LOG.info("benchmark %s: %d of %d runs done, %d to go", self.path, total - len(todo), total, len(todo))

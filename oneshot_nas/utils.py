@@ -32,6 +32,29 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_json_lines(path: str, damaged: str) -> list:
+    """``(line, value)`` of each line of a JSON-lines file that a long job appends to. A torn last line (a
+    kill mid-write) is left out with a warning; a bad line before it is an error ending in ``damaged``."""
+    import json
+    import logging
+
+    from .errors import OneShotError
+    with open(path) as f:
+        lines = f.read().split("\n")
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((line, json.loads(line)))
+        except ValueError:
+            if number >= len(lines) - 1:
+                logging.getLogger("oneshot_nas").warning("ignoring the incomplete last line of %s", path)
+                break
+            raise OneShotError(f"{path}:{number} is not a JSON line; {damaged}") from None
+    return out
+
+
 def cpuinfo_field(name: str) -> str:
     """The value of the first ``name`` line of /proc/cpuinfo ("model name", "flags"); "" where there is none."""
     try:

@@ -201,3 +201,21 @@ def test_recipe_differences_ignore_options_a_version_added_at_their_default():
     assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": False, "deterministic": True}) == []
     assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": True}) == ["mixup: False -> True"]
     assert recipe_differences(old, {"lr": 0.1, "batch_size": 128}) == ["lr: 0.02 -> 0.1"]
+
+
+def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
+    import dataclasses
+
+    from oneshot_nas.benchmark import PER_RUN_FIELDS, Benchmark, Plan
+    from oneshot_nas.training import TrainConfig
+    space = SearchSpace(input_size=32, num_classes=10)
+    recipe = {k: v for k, v in dataclasses.asdict(TrainConfig(space=space.to_dict(), candidate=None)).items()
+              if k not in PER_RUN_FIELDS}
+    cand = "00311100202110202132-65352634257546744543"
+    plan = Plan(subnets={"OneShot": cand}, seeds=[0, 1], recipe=recipe, constraints={}, sample_seed=0)
+    path = tmp_path / "b.jsonl"
+    path.write_text(json.dumps({"candidate": cand, "seed": 0, "top1": 0.5}) + "\n" + '{"candidate": "0031')
+    fake = {"val_err_top1": 0.25, "val_err_top5": 0.0, "val_split": "test", "val_images": 10}
+    Benchmark(str(path), str(tmp_path / "work"), plan, "test").run(lambda cfg: fake)
+    assert [(r["seed"], r["top1"]) for r in read_benchmark(str(path))] == [(0, 0.5), (1, 0.75)]
+    assert '"0031\n' not in path.read_text() and path.read_text().count("\n") == 2

@@ -24,7 +24,7 @@ from ..nn import Supernet
 from ..space import Candidate, SearchSpace
 from ..training import Devices, write_split
 from ..checkpoints import preflight
-from ..utils import FolderLock, atomic_write_text
+from ..utils import FolderLock, atomic_write_text, read_json_lines
 from .constraints import ConstraintCheck, Constraints
 from .evaluator import Evaluator
 from .genetic import GeneticSearch, Ranked
@@ -103,20 +103,9 @@ class Records:
     def load(self) -> None:
         if not os.path.exists(self.path):
             return
-        with open(self.path) as f:
-            lines = f.read().split("\n")
         good = []
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                if number >= len(lines) - 1:  # a line torn by a kill mid-write: that evaluation is redone
-                    LOG.warning("ignoring the incomplete last line of %s", self.path)
-                    break
-                raise OneShotError(f"{self.path}:{number} is not a JSON record; the search records are damaged "
-                                   "- start afresh in another --out-dir") from None
+        for line, record in read_json_lines(self.path, "the search records are damaged - start afresh in another "
+                                                       "--out-dir"):
             good.append(line)
             self.by_candidate[record["candidate"]] = record
         atomic_write_text(self.path, "".join(line + "\n" for line in good))
