@@ -1,0 +1,66 @@
+"""How fast does the supernet learn when its paths are drawn in different ways? Trains a fresh supernet of
+the plain 32 px stride-2 network on Fashion-MNIST (training part, batch 128, NAG) for --steps steps and prints
+the mean batch accuracy of every 50 steps. The README's "Not yet good (issue 13)" figures come from it:
+
+    OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode fixed|blocks|channels|both [--lr 0.02]
+    OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks --average-blocks-first 100 --steps 200
+
+fixed: OneShot's path every step; blocks: random blocks, OneShot's widths; channels: OneShot's blocks, random
+widths; both: uniform random paths (SPOS). --average-blocks-first N averages the four blocks of every layer
+for the first N steps (the supernet's use_all_blocks).
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import mxnet as mx  # noqa: E402
+from mxnet import autograd, gluon  # noqa: E402
+
+from oneshot_nas import data, zoo  # noqa: E402
+from oneshot_nas.nn import Supernet  # noqa: E402
+from oneshot_nas.space import Candidate, SearchSpace  # noqa: E402
+
+
+def path(mode: str, space: SearchSpace, rng) -> Candidate:
+    one, drawn = zoo.get("OneShot").candidate, space.sample(rng)
+    return {"fixed": one, "blocks": Candidate(drawn.blocks, one.channels),
+            "channels": Candidate(one.blocks, drawn.channels), "both": drawn}[mode]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("fixed", "blocks", "channels", "both"), default="both")
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--average-blocks-first", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    source = data.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout")
+    train, _ = data.make_pipelines(source, space, 128, 0)
+    mx.random.seed(0)
+    net = Supernet(space)
+    net.initialize()
+    trainer = gluon.Trainer(net.collect_params(), "nag", {"learning_rate": args.lr, "momentum": 0.9, "wd": 4e-5})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    rng, accuracies = np.random.default_rng(0), []
+    for step, (x, y) in enumerate(train.epoch_batches(0)):
+        if step == args.steps:
+            break
+        net.use_all_blocks = step < args.average_blocks_first
+        with autograd.record():
+            out = net(x, path(args.mode, space, rng))
+            loss = loss_fn(out, y)
+        loss.backward()
+        trainer.step(x.shape[0], ignore_stale_grad=True)
+        accuracies.append(float((out.argmax(axis=1) == y).mean().asscalar()))
+        if (step + 1) % 50 == 0:
+            print(f"mode {args.mode} lr {args.lr:g} steps {step - 48}-{step + 1}: mean batch accuracy "
+                  f"{np.mean(accuracies[-50:]):.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
