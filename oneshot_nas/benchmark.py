@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .complexity import LookupTable
+from .complexity import LookupTable, formula_cost
 from .errors import OneShotError
 from .search.constraints import ConstraintCheck, Constraints
 from .search.proposer import Proposer
@@ -167,7 +167,7 @@ class Benchmark:
         LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
         tic = time.time()
         record = train(cfg)
-        cost = LookupTable.build(cfg.search_space, method="formula").cost(Candidate.parse(cand))
+        cost = formula_cost(cfg.search_space, Candidate.parse(cand))
         row = {"candidate": cand, "name": name, "seed": seed, "top1": 1.0 - record["val_err_top1"],
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,

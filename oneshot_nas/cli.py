@@ -108,6 +108,11 @@ def add_data_args(parser: argparse.ArgumentParser, inherited_from: Optional[str]
                         "--rec-val or val/ folder (default %(default)s)")
 
 
+def preflight_out(out: str, need_bytes: int) -> None:
+    """Before any work: the folder of an --out file (or prefix) takes a file and has ``need_bytes`` free."""
+    preflight(os.path.dirname(os.path.abspath(out)), need_bytes, "the output folder of --out")
+
+
 def data_splits():
     from .data import VAL_SPLITS
     return VAL_SPLITS
@@ -223,7 +228,7 @@ def cmd_count(args) -> int:
 def cmd_lookup_table(args) -> int:
     from .complexity import LookupTable
     space = space_from_args(args)
-    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
+    preflight_out(args.out, 1 << 20)
     table = LookupTable.build(space, method=args.method, progress=sys.stderr.isatty() or args.progress)
     table.save(args.out)
     bounds = table.bounds()
@@ -241,7 +246,7 @@ def cmd_sample_paths(args) -> int:
     space = space_from_args(args)
     if args.num_samples < 1:
         raise OneShotError(f"--num-samples must be at least 1, not {args.num_samples}")
-    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
+    preflight_out(args.out, 1 << 20)
     if not (args.train_upper_constraints and args.train_bottom_constraints):
         raise OneShotError("sample-paths draws the target box: give --train-upper-constraints and "
                            "--train-bottom-constraints (e.g. flops-330-params-5.0 and flops-190-params-2.8)")
@@ -358,9 +363,7 @@ def search_config_from_args(args, log_name: str):
     for name in ("fixed_block_choices", "fixed_channel_choices"):
         value = getattr(args, name, None)
         fixed[name] = list(parse_gene_list(value, name.split("_")[1])) if value else None
-    constraints = {k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max", "max_flops",
-                                                 "min_flops", "max_params", "min_params", "max_normalized_score",
-                                                 "max_latency")}
+    constraints = constraint_options(args)
     search = {k: getattr(args, k) for k in ("search_mode", "search_space", "two_stage", "population_size",
                                             "retain_length", "random_select", "mutate_chance", "search_iters",
                                             "search_target", "score_acc_ratio") if hasattr(args, k)}
@@ -386,9 +389,7 @@ def cmd_benchmark(args) -> int:
     template, _, _ = train_config_from_args(args)
     os.makedirs(args.save_dir, exist_ok=True)
     _setup_logging(os.path.join(args.save_dir, "benchmark.log"))
-    constraints = Constraints(**{k: getattr(args, k) for k in ("comparison_model", "flop_max", "param_max",
-                                                               "max_flops", "min_flops", "max_params", "min_params",
-                                                               "max_normalized_score")})
+    constraints = Constraints(**constraint_options(args))
     zoo_names = [n for n in args.zoo.split(",") if n.strip()] if args.zoo else []
     plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names)
     rows = Benchmark(args.out, args.save_dir, plan, " ".join(["python -m oneshot_nas", *sys.argv[1:]])).run(train_one)
@@ -583,7 +584,7 @@ def cmd_micronet(args) -> int:
 
 def cmd_export(args) -> int:
     from .deploy.merge_bn import export, load_trained_subnet, run_config, write_sidecar
-    preflight(os.path.dirname(os.path.abspath(args.out)), 64 << 20, "the output folder of --out")
+    preflight_out(args.out, 64 << 20)
     net = load_trained_subnet(args.params)
     by_conv = args.shuffle_by_conv or bool(args.onnx)  # ONNX has no reshape-based shuffle
     prefix = export(net, args.out, shuffle_by_conv=by_conv, fold=not args.keep_bn)
@@ -631,7 +632,7 @@ def cmd_latency_table(args) -> int:
 
     from .deploy.latency import LatencyTable, prediction_errors
     space = space_from_args(args)
-    preflight(os.path.dirname(os.path.abspath(args.out)), 1 << 20, "the output folder of --out")
+    preflight_out(args.out, 1 << 20)
     sizes = sorted({1, *([args.batch_size] if args.batch_size else [])})
     table = LatencyTable.build(space, sizes, warmup=args.warmup, repeats=args.repeats,
                                progress=sys.stderr.isatty() or args.progress)
@@ -669,7 +670,7 @@ QUANTIZE_AGREEMENT_WARNING = 0.8
 def cmd_quantize(args) -> int:
     from .deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar
     from .deploy.quantize import quantize, top1_agreement
-    preflight(os.path.dirname(os.path.abspath(args.out)), 64 << 20, "the output folder of --out")
+    preflight_out(args.out, 64 << 20)
     config = run_config(args.params)
     net = merge_bn(load_trained_subnet(args.params))
     train, _ = _deploy_data(config, args.batch_size, None)
@@ -1058,6 +1059,14 @@ def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str):
                    help="training images (fixed, seeded subset, validation transform) for BN recalibration")
     e.add_argument("--val-images", type=int, default=None, help="validate on the first N validation images (default all)")
     return g
+
+
+def constraint_options(args) -> dict:
+    """The Constraints fields among the options of add_constraint_args (--max-latency only where it exists)."""
+    import dataclasses
+
+    from .search.constraints import Constraints
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Constraints) if hasattr(args, f.name)}
 
 
 def add_constraint_args(p: argparse.ArgumentParser, latency: bool = True) -> None:
