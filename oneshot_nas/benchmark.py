@@ -182,27 +182,14 @@ class Benchmark:
 
 
 def train_one(cfg) -> dict:
-    """Train ``cfg`` from scratch (or finish it from its last checkpoint) and return its last epoch's record."""
-    from .training import Run, read_history
-    resume = os.path.exists(os.path.join(cfg.save_dir, "last.json"))
-    handler = logging.FileHandler(os.path.join(_made(cfg.save_dir), "train.log"))
-    LOG.addHandler(handler)
-    try:
-        record = Run(cfg, None, resume=resume).run()
-    finally:
-        LOG.removeHandler(handler)
-        handler.close()
-    if not record:  # finished before a kill, but not yet written to the benchmark file
-        record = read_history(os.path.join(cfg.save_dir, "history.jsonl"))[-1]
+    """One benchmark run: train ``cfg`` to its end (resuming a killed run) and check it tested on the whole test
+    split."""
+    from .training import train_to_end
+    record = train_to_end(cfg)
     if record.get("val_split") != "test" or cfg.val_limit:
         raise OneShotError("a benchmark tests on the whole test split: its recipe needs --val-split test and no "
                            "--val-limit")
     return record
-
-
-def _made(folder: str) -> str:
-    os.makedirs(folder, exist_ok=True)
-    return folder
 
 
 def seed_agreement(rows: List[dict]) -> Optional[dict]:

@@ -17,6 +17,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import OneShotError
+from .options import option
 from .utils import atomic_write_text, to_nd
 
 MEAN_RGB = (123.68, 116.779, 103.939)
@@ -313,31 +314,37 @@ class _ListSampler:
 # ---------------------------------------------------------------------------------------------
 # choosing the pipelines of a run
 # ---------------------------------------------------------------------------------------------
+DATA = "data source"
+VAL_SPLITS = ("holdout", "test")
+
+
 @dataclasses.dataclass(kw_only=True)
 class DataSource:
     """Where the images come from: the embedded Fashion-MNIST, ImageNet RecordIO, or an image folder.
     The configs of `train` and `search` extend it, so their data options are declared once, here."""
 
-    dataset: str = "imagenet"
-    data_dir: Optional[str] = None
-    use_rec: bool = False
-    rec_train: str = "~/.mxnet/datasets/imagenet/rec/train.rec"
-    rec_train_idx: str = "~/.mxnet/datasets/imagenet/rec/train.idx"
-    rec_val: str = "~/.mxnet/datasets/imagenet/rec/val.rec"
-    rec_val_idx: str = "~/.mxnet/datasets/imagenet/rec/val.idx"
-    crop_ratio: float = 0.875
-    num_workers: int = 4
-    holdout: int = 0                 # training images held out for validation and search (0 = none)
-    holdout_seed: int = 0            # the hold-out's own seed: the same images whatever the run's --seed
-    val_split: str = "test"          # "holdout" | "test" (Fashion-MNIST t10k, ImageNet --rec-val or val/)
+    dataset: str = option("imagenet", "", choices=("imagenet", "fashion-mnist"), group=DATA)
+    data_dir: Optional[str] = option(None, "Fashion-MNIST IDX folder, or ImageNet folder with train/ val/",
+                                     type=str, group=DATA)
+    use_rec: bool = option(False, "ImageNet from RecordIO files", group=DATA)
+    rec_train: str = option("~/.mxnet/datasets/imagenet/rec/train.rec", "", group=DATA)
+    rec_train_idx: str = option("~/.mxnet/datasets/imagenet/rec/train.idx", "", group=DATA)
+    rec_val: str = option("~/.mxnet/datasets/imagenet/rec/val.rec", "", group=DATA)
+    rec_val_idx: str = option("~/.mxnet/datasets/imagenet/rec/val.idx", "", group=DATA)
+    crop_ratio: float = option(0.875, "val: resize to input/crop-ratio, centre crop", group=DATA)
+    num_workers: int = option(4, "decoding workers", flags=("-j", "--num-data-workers"), group=DATA)
+    holdout: int = option(0, "hold N training images out of training (a fixed, seeded draw) for validation and "
+                             "search, as the official SPOS held 50,000 ImageNet training images out (0: none)",
+                          metavar="N", group=DATA)
+    holdout_seed: int = option(0, "seed of the hold-out draw; independent of --seed, so a supernet and its "
+                                  "searches share it", group=DATA)
+    val_split: str = option("test", "validate on the hold-out, or on the test split: Fashion-MNIST's t10k files, "
+                                    "ImageNet's --rec-val or val/ folder", choices=VAL_SPLITS, group=DATA)
 
     @classmethod
     def from_dict(cls, config: dict) -> "DataSource":
         """The data options among a run's saved config (missing ones take their defaults)."""
         return cls(**{f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config})
-
-
-VAL_SPLITS = ("holdout", "test")
 
 
 def holdout_indices(num_images: int, holdout: int, seed: int) -> np.ndarray:

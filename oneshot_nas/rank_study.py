@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import OneShotError
 from .search.run import Search, SearchConfig
-from .training import read_history
+from .run_folder import RunFolder
 from .utils import atomic_write_text
 
 LOG = logging.getLogger("oneshot_nas")
@@ -35,11 +35,7 @@ def supernet_scores(cfg: SearchConfig, num_subnets: int, resume: bool) -> List[d
 
 def standalone_top1(run_dir: str) -> float:
     """Validation top-1 of a finished `train` run's last epoch."""
-    path = os.path.join(run_dir, "history.jsonl")
-    lines = read_history(path)
-    if not lines:
-        raise OneShotError(f"{path} holds no finished epoch")
-    return 1.0 - lines[-1]["val_err_top1"]
+    return 1.0 - RunFolder(run_dir).last_record()["val_err_top1"]
 
 
 def correlations(x: List[float], y: List[float], bootstrap: int = 2000, seed: int = 0) -> dict:

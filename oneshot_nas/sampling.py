@@ -14,6 +14,7 @@ import numpy as np
 
 from .complexity import LookupTable
 from .errors import OneShotError
+from .options import option
 from .nn.blocks import Cost
 from .schedules import allowed_channel_genes
 from .space import Candidate, SearchSpace
@@ -52,6 +53,44 @@ def _parse_limit(text: str, flag: str):
     if not m:
         raise OneShotError(f"{flag} {text!r} is not of the form flops-<MFLOPs>-params-<Mparams>, e.g. flops-330-params-5.0")
     return float(m.group(1)), float(m.group(2))
+
+
+SAMPLING = "path sampling (supernet training)"
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingOptions:
+    """How supernet training draws its paths (saved as a run config's ``sampling``)."""
+
+    use_all_channels: bool = option(False, "always use the widest channels (no channel selection)", group=SAMPLING)
+    epoch_start_cs: int = option(0, "epoch (0-based count of finished epochs) from which channel selection "
+                                    "starts", group=SAMPLING)
+    cs_warm_up: bool = option(False, "widen the channel choices gradually after --epoch-start-cs (8, 7, 6, ... "
+                                     "down to 0)", group=SAMPLING)
+    ignore_first_two_cs: bool = option(False, "never use the two smallest scales (0.2, 0.4)", group=SAMPLING)
+    train_upper_constraints: Optional[str] = option(None, "upper corner of the FLOPs/params box, e.g. "
+                                                    "flops-330-params-5.0", type=str, metavar="flops-M-params-M",
+                                                    group=SAMPLING)
+    train_bottom_constraints: Optional[str] = option(None, "lower corner of the box, e.g. flops-190-params-2.8",
+                                                     type=str, metavar="flops-M-params-M", group=SAMPLING)
+    train_constraint_method: Optional[str] = option(None, "how sampled paths meet the box: rejection sampling or "
+                                                    "strolling evolution (default: evolution when a box is "
+                                                    "given, else none)", type=str, choices=CONSTRAINT_METHODS,
+                                                    group=SAMPLING)
+
+    def box(self) -> Optional["Box"]:
+        if not (self.train_upper_constraints or self.train_bottom_constraints):
+            return None
+        if not (self.train_upper_constraints and self.train_bottom_constraints):
+            raise OneShotError("--train-upper-constraints and --train-bottom-constraints go together; give both")
+        return Box.parse(self.train_upper_constraints, self.train_bottom_constraints)
+
+    def sampler(self, space: SearchSpace, seed: int, table: Optional[LookupTable] = None) -> "PathSampler":
+        box = self.box()
+        return PathSampler(space, seed, epoch_start_cs=self.epoch_start_cs, cs_warm_up=self.cs_warm_up,
+                           ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
+                           constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
+                           box=box, table=table)
 
 
 class PathSampler:
@@ -220,3 +259,18 @@ class StrollingEvolution:
     def load_state_dict(self, state: dict) -> None:
         self.position = state["position"]
         self.parents = [Candidate.parse(p) for p in state["parents"]]
+
+
+def compare_methods(space: SearchSpace, sampling: SamplingOptions, seed: int, epoch: int, num_samples: int,
+                    progress=lambda iterable, desc: iterable) -> tuple:
+    """``num_samples`` paths drawn as supernet training would at ``epoch`` with each constraint method on the
+    box of ``sampling``: ({method: [(flops, params), ...]}, (candidates, costs) of sampling's own method)."""
+    points, chosen = {}, None
+    for method in CONSTRAINT_METHODS:
+        sampler = dataclasses.replace(sampling, train_constraint_method=method).sampler(space, seed)
+        cands = [sampler.sample(epoch) for _ in progress(range(num_samples), f"sampling ({method})")]
+        costs = [sampler.table.cost(c) for c in cands]
+        points[method] = [(c.flops, c.params) for c in costs]
+        if method == sampling.train_constraint_method:
+            chosen = (cands, costs)
+    return points, chosen

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence, Tuple
 import numpy as np
 
 from .errors import OneShotError
+from .options import names, option
 
 BLOCK_NAMES = ("SNB-3", "SNB-5", "SNB-7", "SXB-3")
 # Channel scales are kept in tenths so that the width rule is exact integer arithmetic.
@@ -98,19 +99,30 @@ def parse_gene_list(value: str | Sequence[int], kind: str) -> Tuple[int, ...]:
     return tuple(genes)
 
 
+NETWORK = "network (search space) options"
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
     """Everything that decides a network's shapes and costs; its fingerprint travels with artifacts."""
 
-    channels_layout: str = "OneShot"
-    use_se: bool = False
-    last_conv_after_pooling: bool = False
-    input_size: int = 224
-    num_classes: int = 1000
+    channels_layout: str = option("OneShot", "stage widths: OneShot [64,160,320,640] or ShuffleNetV2+ "
+                                  "[48,128,256,512] (default: the --model's, else OneShot)",
+                                  choices=sorted(CHANNEL_LAYOUTS), group=NETWORK, show_default=False)
+    use_se: bool = option(False, "hard-swish in stages 1-3 and SE in stages 2-3 (ShuffleNetV2+ style)",
+                          group=NETWORK)
+    last_conv_after_pooling: bool = option(False, "MobileNetV3 tail: global pooling, then the 1024-wide 1x1 "
+                                           "conv (no BN)", group=NETWORK)
+    input_size: int = option(224, "input resolution, a multiple of 32; below 64 the stem keeps stride 1",
+                             group=NETWORK)
+    num_classes: int = option(1000, "number of classes", group=NETWORK)
     stage_repeats: Tuple[int, ...] = STAGE_REPEATS
     scale_tenths: Tuple[int, ...] = SCALE_TENTHS
     block_names: Tuple[str, ...] = BLOCK_NAMES
-    first_conv_stride: int = 0  # 0: automatic (see stem_stride); 2 everywhere is the original's network
+    # 0: automatic (see stem_stride); 2 everywhere is the original's network
+    first_conv_stride: int = option(0, "stride of the stem conv (default: 1 below 64 px, else 2; 2 at 32 px is "
+                                    "the original's network, whose last stage is 1x1)", choices=(0, 1, 2),
+                                    group=NETWORK, show_default=False)
 
     def __post_init__(self):
         if self.channels_layout not in CHANNEL_LAYOUTS:
@@ -206,11 +218,26 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: dict) -> "SearchSpace":
         """The inverse of :meth:`to_dict`: takes its JSON form back (lists become tuples again)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
         if unknown:
             raise OneShotError(f"unknown search-space keys {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+    def to_flags(self) -> dict:
+        """The network flags (option names without dashes) that rebuild this space with :meth:`from_flags`."""
+        return {name: getattr(self, name) for name in names(SearchSpace)}
+
+    @classmethod
+    def from_flags(cls, *sources: dict) -> "SearchSpace":
+        """The space of the network flags, each taken from the first source that sets it (not None), else the
+        default: e.g. the command line, then a zoo model's flags, then a supernet's saved space."""
+        values = {}
+        for name in names(cls):
+            given = [src[name] for src in sources if src.get(name) is not None]
+            if given:
+                values[name] = given[0]
+        return cls(**values)
 
     @property
     def fingerprint(self) -> str:

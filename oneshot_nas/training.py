@@ -22,27 +22,20 @@ from mxnet import autograd, gluon, nd
 
 from . import bn_recalibration, data
 from .checkpoints import Checkpoints, disk_error, preflight
+from .devices import Devices, evaluate, split
 from .errors import OneShotError
 from .nn import Supernet, build_subnet, depthwise
+from .options import option
 from .schedules import learning_rate
 from .space import Candidate, SearchSpace
-from .utils import FolderLock, atomic_write_text, to_numpy
+from .run_folder import RUN_FILES, RunFolder
+from .utils import FolderLock, atomic_write_text
 
 LOG = logging.getLogger("oneshot_nas")
 
 
-@dataclasses.dataclass(kw_only=True)
-class Devices:
-    """``--num-gpus`` GPUs, else ``--num-cpu-contexts`` CPU contexts: one data-parallel code path, which
-    the tests run on CPU contexts."""
-
-    num_gpus: int = 0
-    num_cpu_contexts: int = 1
-
-    def contexts(self) -> List[mx.Context]:
-        if self.num_gpus > 0:
-            return [mx.gpu(i) for i in range(self.num_gpus)]
-        return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
+MODEL, OPTIMISATION, RUN = "model", "optimisation", "checkpoints and logs"
+LR_MODES = ("step", "poly", "cosine")
 
 
 @dataclasses.dataclass
@@ -51,38 +44,47 @@ class TrainConfig(data.DataSource, Devices):
 
     space: dict
     candidate: Optional[str]            # None = supernet
-    batch_size: int = 32
-    num_epochs: int = 3
-    lr: float = 0.1
-    momentum: float = 0.9
-    wd: float = 4e-5
-    lr_mode: str = "cosine"
-    lr_decay: float = 0.1
-    lr_decay_epoch: str = "40,60"
-    warmup_lr: float = 0.0
-    warmup_epochs: int = 0
-    label_smoothing: bool = False
-    mixup: bool = False
-    mixup_alpha: float = 0.2
-    mixup_off_epoch: int = 0
-    no_wd: bool = False
-    dtype: str = "float32"
-    mode: str = "imperative"
-    dropout: Optional[float] = None
-    use_all_blocks: bool = False
-    sampling: dict = dataclasses.field(default_factory=dict)
-    save_frequency: int = 1
-    save_dir: str = "runs/train"
-    log_interval: int = 50
-    reduced_dataset_scale: int = 1
-    train_limit: Optional[int] = None
-    val_limit: Optional[int] = None
-    bn_images: int = 1000
-    kvstore: str = "device"
-    seed: int = 0
-
-    overwrite: bool = False
-    deterministic: bool = False
+    use_all_blocks: bool = option(False, "supernet: average all four blocks per layer", group=MODEL)
+    dropout: Optional[float] = option(None, "dropout before the classifier (default 0.2 with SE, else 0.1)",
+                                      type=float, group=MODEL)
+    sampling: dict = dataclasses.field(default_factory=dict)  # SamplingOptions (supernet only)
+    reduced_dataset_scale: int = option(1, "train only 1/N of the batches each epoch", group="data")
+    train_limit: Optional[int] = option(None, "use only the first N training images (small runs)", type=int,
+                                        group="data")
+    val_limit: Optional[int] = option(None, "use only the first N validation images", type=int, group="data")
+    bn_images: int = option(1000, "supernet validation: training images (fixed, seeded) for BN recalibration",
+                            group="data")
+    batch_size: int = option(32, "per device", group=OPTIMISATION)
+    kvstore: str = option("device", "device, local, dist_sync (launched with DMLC_* variables) or horovod "
+                                    "(launched with horovodrun, one process per device; needs WITH_HOROVOD=1 sh "
+                                    "scripts/setup.sh)", group=OPTIMISATION)
+    num_epochs: int = option(3, "", group=OPTIMISATION)
+    lr: float = option(0.1, "", group=OPTIMISATION)
+    momentum: float = option(0.9, "", group=OPTIMISATION)
+    wd: float = option(4e-5, "", group=OPTIMISATION)
+    lr_mode: str = option("cosine", "", choices=LR_MODES, group=OPTIMISATION)
+    lr_decay: float = option(0.1, "", group=OPTIMISATION)
+    lr_decay_epoch: str = option("40,60", "step mode: comma list of epochs", group=OPTIMISATION)
+    warmup_lr: float = option(0.0, "", group=OPTIMISATION)
+    warmup_epochs: int = option(0, "", group=OPTIMISATION)
+    label_smoothing: bool = option(False, "label smoothing 0.1", group=OPTIMISATION)
+    mixup: bool = option(False, "", group=OPTIMISATION)
+    mixup_alpha: float = option(0.2, "", group=OPTIMISATION)
+    mixup_off_epoch: int = option(0, "no mixup in the last N epochs", group=OPTIMISATION)
+    no_wd: bool = option(False, "no weight decay on BN gamma/beta and biases", group=OPTIMISATION)
+    dtype: str = option("float32", "float16 uses multi-precision", choices=("float32", "float16"),
+                        group=OPTIMISATION)
+    mode: str = option("imperative", "hybrid: hybridize the fixed subnet (the supernet always runs imperatively)",
+                       choices=("imperative", "hybrid"), group=OPTIMISATION)
+    seed: int = option(0, "", group=OPTIMISATION)
+    save_dir: str = option("runs/train", "", group=RUN)
+    # GluonCV's (and the original's) default: the checkpoints of every 10th epoch are kept besides last/best
+    save_frequency: int = option(10, "also keep epoch-N checkpoints every N epochs", group=RUN)
+    log_interval: int = option(50, "", group=RUN)
+    overwrite: bool = option(False, "delete the run in --save-dir and start over (without it, `train` refuses a "
+                                    "folder that holds one)", group=RUN)
+    deterministic: bool = option(False, "bit-identical runs for the same seed: MKL-DNN off "
+                                        "(MXNET_MKLDNN_ENABLED=0), slower on CPU", group=RUN)
 
     @property
     def search_space(self) -> SearchSpace:
@@ -216,37 +218,12 @@ def horovod_trainer(hvd, params, opt):
     return PathTrainer(params, "nag", opt)
 
 
-def write_split(folder: str, split: data.Split) -> None:
-    """``split.json``: which images the run trained and validated on, with the hold-out's index list."""
-    record = {"description": split.describe(), **split.to_dict()}
-    if split.holdout:
-        record["holdout_indices"] = split.holdout_indices().tolist()
-    atomic_write_text(os.path.join(folder, "split.json"), json.dumps(record))
-
-
-def read_history(path: str) -> List[dict]:
-    """The epoch records of a `train` run's history.jsonl (one JSON object per finished epoch)."""
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except OSError as e:
-        raise OneShotError(f"cannot read {path}: {e.strerror}") from None
-    except ValueError:
-        raise OneShotError(f"{path} is not a history.jsonl written by `train`") from None
-
-
 # ---------------------------------------------------------------------------------------------
 # loss, metrics
 # ---------------------------------------------------------------------------------------------
 def soft_targets(label: nd.NDArray, num_classes: int, smoothing: float) -> nd.NDArray:
     on, off = 1.0 - smoothing, smoothing / num_classes
     return nd.one_hot(label, num_classes, on_value=on + off, off_value=off)
-
-
-def topk_correct(outputs: nd.NDArray, labels: nd.NDArray) -> Tuple[int, int]:
-    out, lab = to_numpy(outputs), to_numpy(labels).astype(int)
-    top5 = np.argsort(-out, axis=1)[:, :5]
-    return int((top5[:, 0] == lab).sum()), int((top5 == lab[:, None]).any(axis=1).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +245,8 @@ class Run:
         # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0
         self.checkpoints = Checkpoints(cfg.save_dir)
-        self.history_path = os.path.join(cfg.save_dir, "history.jsonl")
+        self.folder = RunFolder(cfg.save_dir)
+        self.history_path = self.folder.history_path
         self.lock = FolderLock(cfg.save_dir, "another `train` run").acquire() if self.is_chief else None
         if self.is_chief:
             self._claim_folder(resume)
@@ -284,7 +262,7 @@ class Run:
         changes = self._resume() if resume else None
         if self.is_chief:  # only now, after the resume check: a refused resume leaves config.json as it was
             self._write_config(changes)
-            write_split(cfg.save_dir, self.train_data.split)
+            self.folder.write_split(self.train_data.split)
         if hvd is not None:  # the same seed gives the same weights; rank 0's are the reference all the same
             hvd.broadcast_parameters(self.net.collect_params(), root_rank=0)
         self.bn_batches = self.train_data.fixed_subset(cfg.bn_images, cfg.seed + 1, cfg.batch_size) \
@@ -314,7 +292,7 @@ class Run:
         import shutil
         shutil.rmtree(self.checkpoints.units, ignore_errors=True)
         for name in os.listdir(self.cfg.save_dir):
-            if name in ("history.jsonl", "config.json", "split.json") or name.startswith(("last.", "best.", "epoch-")):
+            if name in RUN_FILES or name.startswith(("last.", "best.", "epoch-")):
                 os.unlink(os.path.join(self.cfg.save_dir, name))
 
     def _checkpoint_bytes(self) -> int:
@@ -323,18 +301,11 @@ class Run:
         return int(2.2 * size) + (1 << 20)
 
     def _write_config(self, changes: Optional[dict]) -> None:
-        path = os.path.join(self.cfg.save_dir, "config.json")
-        history = []
-        if changes is not None and os.path.exists(path):
-            try:
-                with open(path) as f:
-                    history = json.load(f).get("changes", [])
-            except (ValueError, AttributeError):
-                history = []
+        history = self.folder.config_or_empty().get("changes", []) if changes is not None else []
         if changes:
             history.append({"at_epoch": self.start_epoch, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                             "changed": changes})
-        atomic_write_text(path, json.dumps({**dataclasses.asdict(self.cfg), "changes": history}, indent=1))
+        self.folder.write_config({**dataclasses.asdict(self.cfg), "changes": history})
 
     def _resume(self) -> Optional[dict]:
         newest = self.checkpoints.newest("last")
@@ -409,13 +380,12 @@ class Run:
             if candidate is not None:
                 paths.add(str(candidate))
                 flops.append(self.sampler.table.cost(candidate).flops)
-            xs = gluon.utils.split_and_load(x.astype(c.dtype, copy=False), self.ctx, even_split=False)
-            ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
+            parts = split(x, y, self.ctx, c.dtype)
             smoothing = 0.1 if c.label_smoothing else 0.0
             lam = mix_rng.beta(c.mixup_alpha, c.mixup_alpha) if c.mixup and epoch < c.num_epochs - c.mixup_off_epoch else None
             with autograd.record():
                 outs, losses = [], []
-                for xi, yi in zip(xs, ys):
+                for xi, yi in parts:
                     target = soft_targets(yi, n_cls, smoothing)
                     if lam is not None:
                         xi = lam * xi + (1 - lam) * xi[::-1]
@@ -433,7 +403,7 @@ class Run:
                                    f"rate: the same command with --resume --lr {c.lr / 2:g} (or add --warmup-epochs)")
             loss_sum += batch_loss
             seen += x.shape[0]
-            correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, yi in zip(outs, ys))
+            correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, (_, yi) in zip(outs, parts))
             if c.log_interval and (b + 1) % c.log_interval == 0:
                 speed = c.log_interval * x.shape[0] / (time.time() - btic)
                 LOG.info("Epoch[%d] Batch [%d]\tSpeed: %f samples/sec\taccuracy=%f\tloss=%f\tlr=%f",
@@ -454,15 +424,9 @@ class Run:
         if self.is_supernet:
             candidate = self.sampler.sample(epoch)
             bn_recalibration.recalibrate(self.net, lambda x: self.net(x, candidate), self.bn_batches, self.ctx)
-        top1 = top5 = total = 0
-        for x, y in self.val_data.epoch_batches(0):
-            xs = gluon.utils.split_and_load(x.astype(self.cfg.dtype, copy=False), self.ctx, even_split=False)
-            ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
-            for xi, yi in zip(xs, ys):
-                out = self.net(xi, candidate) if self.is_supernet else self.net(xi)
-                c1, c5 = topk_correct(out, yi)
-                top1, top5, total = top1 + c1, top5 + c5, total + xi.shape[0]
-        err1, err5 = 1 - top1 / total, 1 - top5 / total
+        forward = (lambda x: self.net(x, candidate)) if self.is_supernet else self.net
+        result = evaluate(forward, self.val_data.epoch_batches(0), self.ctx, self.cfg.dtype)
+        err1, err5, total = 1 - result["top1"], 1 - result["top5"], result["images"]
         LOG.info("[Epoch %d] validation: err-top1=%f err-top5=%f", epoch, err1, err5)
         return {"val_err_top1": err1, "val_err_top5": err5, "val_split": self.cfg.val_split, "val_images": total,
                 **({"val_path": str(candidate)} if candidate else {})}
@@ -518,3 +482,18 @@ class Run:
         if self.lock is not None:
             self.lock.release()
         return record
+
+
+def train_to_end(cfg: TrainConfig) -> dict:
+    """Train a fixed architecture from scratch, or finish the run a kill left in ``cfg.save_dir``, logging into
+    its train.log; returns the last epoch's record (also when the run had already finished)."""
+    os.makedirs(cfg.save_dir, exist_ok=True)
+    resume = os.path.exists(os.path.join(cfg.save_dir, "last.json"))
+    handler = logging.FileHandler(os.path.join(cfg.save_dir, "train.log"))
+    LOG.addHandler(handler)
+    try:
+        record = Run(cfg, None, resume=resume).run()
+    finally:
+        LOG.removeHandler(handler)
+        handler.close()
+    return record or RunFolder(cfg.save_dir).last_record()

@@ -22,7 +22,7 @@ from oneshot_nas.search.genetic import GeneticSearch
 from oneshot_nas.search.proposer import Proposer
 from oneshot_nas.search.random_search import RandomSearch
 from oneshot_nas.space import Candidate, SearchSpace
-from oneshot_nas.training import topk_correct
+from oneshot_nas.devices import topk_correct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPACE = SearchSpace(input_size=32, num_classes=10, use_se=True, last_conv_after_pooling=True)

@@ -136,7 +136,7 @@ import numpy as np
 from mxnet import gluon, nd
 from oneshot_nas import data, utils
 from oneshot_nas.deploy.quantize import calibration_iter
-from oneshot_nas.training import topk_correct
+from oneshot_nas.devices import topk_correct
 
 def threads():
     return len(os.listdir("/proc/self/task"))

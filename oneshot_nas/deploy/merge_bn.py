@@ -51,19 +51,9 @@ def merge_bn(subnet: Subnet) -> Subnet:
 
 def run_config(params_path: str) -> dict:
     """The config.json of the `train` run whose params these are."""
-    import json
-    import os
-
-    from ..errors import OneShotError
-    config_path = os.path.join(os.path.dirname(os.path.abspath(params_path)), "config.json")
-    try:
-        with open(config_path) as f:
-            config = json.load(f)
-        config["space"], config["candidate"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise OneShotError(f"cannot read the run config {config_path} beside {params_path} ({type(e).__name__}); "
-                           "this needs the params of a `train` run of a fixed architecture") from None
-    return config
+    from ..run_folder import RunFolder
+    return RunFolder.of_params(params_path).config(
+        what=f"the params of a `train` run of a fixed architecture beside it ({params_path})")
 
 
 def load_trained_subnet(params_path: str, ctx=None):

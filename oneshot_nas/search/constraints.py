@@ -10,25 +10,30 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional, Sequence
 
-from ..complexity import LookupTable, comparison_reference, normalized_score
+from ..complexity import COMPARISON_MODELS, DEFAULT_COMPARISON, LookupTable, comparison_reference, normalized_score
 from ..errors import OneShotError
+from ..options import option
 from ..nn.blocks import Cost
 from ..space import Candidate
 
 OFF = -1
+GROUP = "constraints (checked on the lookup table before any evaluation; -1 = off)"
 
 
 @dataclasses.dataclass(frozen=True)
 class Constraints:
-    comparison_model: str = "SinglePathOneShot"
-    flop_max: float = OFF
-    param_max: float = OFF
-    max_flops: float = OFF          # MFLOPs
-    min_flops: float = OFF
-    max_params: float = OFF         # millions
-    min_params: float = OFF
-    max_normalized_score: float = 2.0
-    max_latency: float = OFF        # milliseconds, predicted by a latency table
+    comparison_model: str = option(DEFAULT_COMPARISON, f"reference of ratios and scores: "
+                                   f"{', '.join(COMPARISON_MODELS)}", group=GROUP)
+    flop_max: float = option(OFF, "FLOPs <= this x the comparison model's", group=GROUP, show_default=False)
+    param_max: float = option(OFF, "params <= this x the comparison model's", group=GROUP, show_default=False)
+    max_flops: float = option(OFF, "FLOPs <= this many millions", group=GROUP, show_default=False)
+    min_flops: float = option(OFF, "FLOPs >= this many millions", group=GROUP, show_default=False)
+    max_params: float = option(OFF, "params <= this many millions", group=GROUP, show_default=False)
+    min_params: float = option(OFF, "params >= this many millions", group=GROUP, show_default=False)
+    max_normalized_score: float = option(2.0, "F/F_ref + P/P_ref <= this (the original's 0.5 F/F_ref + 0.5 P/P_ref "
+                                              "<= 1; default 2)", group=GROUP)
+    max_latency: float = option(OFF, "predicted latency <= this many ms (needs --latency-table)", group=GROUP,
+                                show_default=False)
 
     def __post_init__(self):
         for low, high, unit in (("min_flops", "max_flops", "MFLOPs"), ("min_params", "max_params", "M params")):

@@ -13,12 +13,12 @@ import time
 from typing import Dict, Iterable, Optional, Sequence
 
 import mxnet as mx
-from mxnet import gluon, nd
+from mxnet import nd
 
 from .. import bn_recalibration
 from ..nn import Supernet, build_subnet, inherit_weights
 from ..space import Candidate
-from ..training import topk_correct
+from ..devices import evaluate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,18 +67,9 @@ class Evaluator:
         nd.waitall()  # the forwards run asynchronously: charge their time to recalibration
         recal = time.time() - tic
         tic = time.time()
-        top1 = top5 = total = 0
-        for b, (x, y) in enumerate(self._chunks(self.val_batches)):
-            xs = gluon.utils.split_and_load(x, self.ctx, even_split=False)
-            ys = gluon.utils.split_and_load(y, self.ctx, even_split=False)
-            if b == 0 and self.hybridize:
-                self._compile(subnet, xs[0])
-            for xi, yi in zip(xs, ys):
-                c1, c5 = topk_correct(subnet(xi), yi)
-                top1, top5, total = top1 + c1, top5 + c5, total + xi.shape[0]
-        if not total:
-            raise ValueError("the validation subset is empty")
-        return Evaluation(top1 / total, top5 / total, recal, time.time() - tic, bn_images, total)
+        compile_graph = (lambda x: self._compile(subnet, x)) if self.hybridize else None
+        result = evaluate(subnet, self._chunks(self.val_batches), self.ctx, before_first=compile_graph)
+        return Evaluation(result["top1"], result["top5"], recal, time.time() - tic, bn_images, result["images"])
 
     def _compile(self, subnet, example) -> None:
         if self.on_cpu:

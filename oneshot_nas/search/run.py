@@ -20,12 +20,14 @@ import numpy as np
 from .. import data, plots
 from ..complexity import LookupTable
 from ..errors import OneShotError
+from ..options import option
 from ..nn import Supernet
 from ..space import Candidate, SearchSpace
-from ..training import Devices, write_split
+from ..devices import Devices
+from ..run_folder import RunFolder
 from ..checkpoints import preflight
 from ..utils import FolderLock, atomic_write_text, read_json_lines
-from .constraints import ConstraintCheck, Constraints
+from .constraints import GROUP, ConstraintCheck, Constraints
 from .evaluator import Evaluator
 from .genetic import GeneticSearch, Ranked
 from .proposer import Proposer
@@ -34,6 +36,8 @@ from .random_search import RandomSearch
 LOG = logging.getLogger("oneshot_nas")
 SEARCH_MODES = ("genetic", "random")
 SEARCH_TARGETS = ("acc", "balanced_flop_acc")
+SEARCHED_GENES = ("joint", "block", "channel")
+SUPERNET, EVALUATION, SEARCH = "supernet and outputs", "evaluation", "search"
 
 
 @dataclasses.dataclass
@@ -41,29 +45,44 @@ class SearchConfig(data.DataSource, Devices):
     """Everything a search depends on; resolved once by the CLI and written to OUT_DIR/config.json."""
 
     space: dict
-    supernet_params: str
-    out_dir: str = "runs/search"
-    batch_size: int = 128
-    update_bn_images: int = 20000
-    val_images: Optional[int] = None
-    search_mode: str = "genetic"
-    search_space: str = "joint"
-    two_stage: bool = False
-    fixed_block_choices: Optional[List[int]] = None
-    fixed_channel_choices: Optional[List[int]] = None
-    population_size: int = 50
-    retain_length: int = 10
-    random_select: float = 0.1
-    mutate_chance: float = 0.1
-    search_iters: int = 20
-    topk: int = 3
-    search_target: str = "acc"
-    score_acc_ratio: float = 0.1
-    constraints: dict = dataclasses.field(default_factory=dict)
-    lookup_table: Optional[str] = None
-    latency_table: Optional[str] = None
-    latency_batch_size: Optional[int] = None
-    seed: int = 0
+    supernet_params: str = option("runs/supernet", "supernet .params file, or a `train` save dir (its last.params); "
+                                  "the network flags default to the config.json beside it", group=SUPERNET)
+    out_dir: str = option("runs/search", "where records, state, plots and results go", group=SUPERNET)
+    lookup_table: Optional[str] = option(None, "FLOPs/params table of this network config (default: built in "
+                                               "memory from the formulas)", type=str, metavar="FILE",
+                                         group=SUPERNET)
+    seed: int = option(0, "", group=SUPERNET)
+    batch_size: int = option(128, "per device", group=EVALUATION)
+    update_bn_images: int = option(20000, "training images (fixed, seeded subset, validation transform) for BN "
+                                          "recalibration", group=EVALUATION)
+    val_images: Optional[int] = option(None, "validate on the first N validation images (default all)", type=int,
+                                       group=EVALUATION)
+    search_mode: str = option("genetic", "", choices=SEARCH_MODES, group=SEARCH)
+    search_space: str = option("joint", "which genes are searched; block search keeps channels at "
+                                        "--fixed-channel-choices (default: scale 1.0), channel search needs "
+                                        "--fixed-block-choices", choices=SEARCHED_GENES, group=SEARCH)
+    two_stage: bool = option(False, "genetic block search, then channel search on the best blocks (each "
+                                    "--search-iters generations)", group=SEARCH)
+    # comma lists on the command line, gene lists here (the CLI parses them)
+    fixed_block_choices: Optional[List[int]] = option(None, "comma list of 20 block genes kept fixed", type=str,
+                                                      group=SEARCH)
+    fixed_channel_choices: Optional[List[int]] = option(None, "comma list of 20 channel genes kept fixed",
+                                                        type=str, group=SEARCH)
+    population_size: int = option(50, "genetic: population per generation; random: candidates per logged chunk",
+                                  group=SEARCH)
+    retain_length: int = option(10, "genetic: best members kept as parents", group=SEARCH)
+    random_select: float = option(0.1, "genetic: chance to keep any other member", group=SEARCH)
+    mutate_chance: float = option(0.1, "genetic: per-gene mutation probability", group=SEARCH)
+    search_iters: int = option(20, "genetic: generations (per stage); random: candidates evaluated", group=SEARCH)
+    topk: int = option(3, "candidates in the final table and best.json", group=SEARCH)
+    search_target: str = option("acc", "fitness: top-1, or top-1 - score-acc-ratio x normalised score",
+                                choices=SEARCH_TARGETS, group=SEARCH)
+    score_acc_ratio: float = option(0.1, "balanced_flop_acc: weight of the score", group=SEARCH)
+    constraints: dict = dataclasses.field(default_factory=dict)  # Constraints options
+    latency_table: Optional[str] = option(None, "latency table of this network config (`python -m oneshot_nas "
+                                                "latency-table`)", type=str, metavar="FILE", group=GROUP)
+    latency_batch_size: Optional[int] = option(None, "which of the table's batch sizes the latency limit is for "
+                                                     "(default: its first)", type=int, group=GROUP)
 
     @property
     def search_space_obj(self) -> SearchSpace:
@@ -375,7 +394,7 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
     if c.val_split == "test":
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
                     "the selection; hold training images out instead (--holdout N --val-split holdout)")
-    write_split(c.out_dir, train.split)
+    RunFolder(c.out_dir).write_split(train.split)
     return Evaluator(supernet, bn, validation, ctx)
 
 
@@ -410,18 +429,11 @@ def topk_table(top: List[dict], k: int, comparison: str) -> str:
     return "\n".join(lines)
 
 
-def network_flags(space: SearchSpace) -> dict:
-    """The `train` options that rebuild ``space`` (names as on the command line)."""
-    return {"channels-layout": space.channels_layout, "use-se": space.use_se,
-            "last-conv-after-pooling": space.last_conv_after_pooling, "input-size": space.input_size,
-            "num-classes": space.num_classes,
-            **({"first-conv-stride": space.first_conv_stride} if space.first_conv_stride else {})}
-
-
 def best_json(top: List[dict], space: SearchSpace, cfg: SearchConfig) -> dict:
     best = top[0]
     cand = Candidate.parse(best["candidate"])
-    flags = network_flags(space)
+    # the `train` options that rebuild the space, spelled as on the command line
+    flags = {k.replace("_", "-"): v for k, v in space.to_flags().items() if v or k != "first_conv_stride"}
     command = ["python -m oneshot_nas train --model ShuffleNas_fixArch",
                f"--candidate-file {os.path.join(cfg.out_dir, 'best.json')}"]
     return {"candidate": best["candidate"], "block_choices": ",".join(map(str, cand.blocks)),

@@ -1,0 +1,159 @@
+"""What several commands share: the architecture options, the network and data options, logging, output checks."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from .. import options, zoo
+from ..checkpoints import preflight
+from ..data import DataSource
+from ..errors import OneShotError
+from ..space import Candidate, SearchSpace
+
+INHERITED_SPLIT = ("holdout", "holdout_seed", "val_split")
+
+
+def add_network_args(parser: argparse.ArgumentParser, inherited_from: Optional[str] = None) -> None:
+    """The network flags. They are left unset (None) on the command line, so that a zoo model's flags or a
+    saved space can fill them before the usual defaults (:func:`space_from_args`)."""
+    options.add_options(parser, SearchSpace, unset=options.names(SearchSpace),
+                        group=None if not inherited_from else f"network (search space) options; defaults: "
+                                                               f"{inherited_from}")
+
+
+def add_data_args(parser: argparse.ArgumentParser, inherited_from: Optional[str] = None) -> None:
+    """The data options; with ``inherited_from`` the split's defaults come from that file (resolved later)."""
+    options.add_options(parser, DataSource, unset=INHERITED_SPLIT if inherited_from else (),
+                        group=None if not inherited_from else f"data source; split defaults: {inherited_from}")
+
+
+def space_from_args(args, entry: Optional[zoo.ZooEntry] = None, saved: Optional[dict] = None) -> SearchSpace:
+    """The search space of the network flags given, else a zoo entry's, else a saved space's, else the defaults."""
+    given = {name: getattr(args, name, None) for name in options.names(SearchSpace)}
+    if entry and given["channels_layout"] and given["channels_layout"] != entry.channels_layout:
+        raise OneShotError(f"--model {entry.name} uses the {entry.channels_layout} channels layout, "
+                           f"not {given['channels_layout']}; drop --channels-layout")
+    return SearchSpace.from_flags(given, entry.space_flags() if entry else {}, saved or {})
+
+
+def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False) -> None:
+    g = parser.add_argument_group("architecture (one of)")
+    g.add_argument("architecture", nargs="?", default=None,
+                   help="compact architecture string BLOCKS-CHANNELS, e.g. "
+                        "00311100202110202132-65352634257546744543")
+    g.add_argument("--model", default=None, help=f"a published architecture: {', '.join(zoo.ZOO)}")
+    g.add_argument("--block-choices", default=None, help="comma list of 20 block genes 0..3, e.g. 0,0,3,1,...")
+    g.add_argument("--channel-choices", default=None,
+                   help="comma list of 20 channel genes 0..9 (scales 0.2..2.0), e.g. 6,5,3,5,...")
+    if many:
+        g.add_argument("--candidates", default=None, metavar="FILE",
+                       help="file with one compact architecture string per line ('#' starts a comment)")
+
+
+def candidates_from_args(args) -> tuple[Optional[zoo.ZooEntry], List[Candidate]]:
+    """Resolve exactly one way of naming the architecture(s)."""
+    given = [name for name, value in (("architecture string", args.architecture), ("--model", args.model),
+                                      ("--block-choices/--channel-choices",
+                                       args.block_choices or args.channel_choices),
+                                      ("--candidates", getattr(args, "candidates", None))) if value]
+    if len(given) != 1:
+        raise OneShotError("name the architecture exactly one way: an architecture string, --model NAME, "
+                           "--block-choices with --channel-choices"
+                           + (", or --candidates FILE" if hasattr(args, "candidates") else "")
+                           + (f" (got {' and '.join(given)})" if given else ""))
+    if args.model:
+        entry = zoo.get(args.model)
+        return entry, [entry.candidate]
+    if args.architecture:
+        return None, [Candidate.parse(args.architecture)]
+    if args.block_choices or args.channel_choices:
+        if not (args.block_choices and args.channel_choices):
+            raise OneShotError("--block-choices and --channel-choices go together; give both")
+        return None, [Candidate.from_lists(args.block_choices, args.channel_choices)]
+    return None, read_candidates_file(args.candidates)
+
+
+def read_candidates_file(path: str) -> List[Candidate]:
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise OneShotError(f"cannot read candidates file {path}: {e.strerror}") from None
+    out = []
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            out.append(Candidate.parse(text))
+        except OneShotError as e:
+            raise OneShotError(f"{path}:{number}: {e}") from None
+    if not out:
+        raise OneShotError(f"candidates file {path} holds no architecture strings")
+    return out
+
+
+def candidate_from_file(path: str) -> Candidate:
+    """The architecture of a search's best.json, or the first line of a file of compact strings."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise OneShotError(f"cannot read candidate file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise OneShotError(f"candidate file {path} is not text: give a search's best.json or a file of compact "
+                           "architecture strings") from None
+    try:
+        best = json.loads(text)
+    except ValueError:
+        return read_candidates_file(path)[0]
+    value = best.get("candidate") if isinstance(best, dict) else (
+        best[0].get("candidate") if isinstance(best, list) and best and isinstance(best[0], dict) else None)
+    if not isinstance(value, str):
+        raise OneShotError(f"candidate file {path} holds JSON without a \"candidate\" string (found {value!r}); give a "
+                           "search's best.json or a file of compact architecture strings")
+    try:
+        return Candidate.parse(value)
+    except OneShotError as e:
+        raise OneShotError(f"candidate file {path}: {e}") from None
+
+
+def setup_logging(path: Optional[str]) -> None:
+    handlers = [logging.StreamHandler()]
+    if path:
+        handlers.append(logging.FileHandler(path))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # it logs every animation it saves
+
+
+def preflight_out(out: str, need_bytes: int) -> None:
+    """Before any work: the folder of an --out file (or prefix) takes a file and has ``need_bytes`` free."""
+    preflight(os.path.dirname(os.path.abspath(out)), need_bytes, "the output folder of --out")
+
+
+def progress(iterable, desc):
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        return tqdm(iterable, desc=desc)
+    return iterable
+
+
+def read_json(path: str, what: str, required: bool):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise OneShotError(f"cannot read {what} {path}: {e.strerror}") from None
+    except ValueError as e:
+        if required:
+            raise OneShotError(f"{what} {path} is not valid JSON: {e}") from None
+        return None
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="JSON preset of option values (see configs/); command-line flags override it")

@@ -1,0 +1,153 @@
+"""`search` (genetic or random, over a trained supernet) and `rank-study` (does the supernet rank subnets as
+training from scratch does?)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shlex
+
+from .. import options
+from ..errors import OneShotError
+from ..run_folder import supernet_config
+from ..search.constraints import Constraints
+from ..search.run import SearchConfig
+from ..space import parse_gene_list
+from .common import add_config_arg, add_data_args, add_network_args, setup_logging, space_from_args
+from .presets import read_preset, set_option_defaults
+
+INHERITED = "the supernet's config.json, else as for `train`"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="search a trained supernet (genetic or random, under constraints)",
+                       description="Score candidates with the trained supernet (BN recalibrated per candidate on a "
+                                   "fixed training subset, then validated on a fixed validation subset) and search "
+                                   "them with the genetic algorithm or at random. Writes OUT_DIR/records.jsonl, "
+                                   "state.json, best.json (for `train --candidate-file`), plots and search.log.")
+    add_supernet_eval_args(p, "runs/search")
+    options.section(p, "supernet and outputs").add_argument(
+        "--resume", action="store_true", help="continue the search in --out-dir where it stopped")
+    options.add_options(p, SearchConfig, only=("search_mode", "search_space", "two_stage", "fixed_block_choices",
+                                               "fixed_channel_choices", "population_size", "retain_length",
+                                               "random_select", "mutate_chance", "search_iters", "topk",
+                                               "search_target", "score_acc_ratio"))
+    add_constraint_args(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("rank-study", help="does the supernet rank subnets like training from scratch does?",
+                       description="Draw --num-subnets subnets under the constraints, score each with the supernet "
+                                   "(BN recalibration + validation, as `search` does) and by training it from "
+                                   "scratch (`train` with --train-config), and report Kendall tau and Spearman rho "
+                                   "between the two, with a scatter plot. Resumes when run again.")
+    add_supernet_eval_args(p, "runs/rank-study")
+    g = options.section(p, "supernet and outputs")
+    g.add_argument("--num-subnets", type=int, default=10, help="subnets to compare (default 10)")
+    g.add_argument("--train-config", default=None, metavar="FILE",
+                   help="`train` preset for the from-scratch runs, e.g. configs/oneshot_fashion-mnist.json")
+    g.add_argument("--train-args", default=None, help="extra `train` options, e.g. '--num-epochs 2 --train-limit 10240'")
+    g.add_argument("--benchmark", default=None, metavar="FILE.jsonl",
+                   help="score the subnets of this stand-alone benchmark (`benchmark`) with the supernet instead of "
+                        "drawing and training subnets; compares with ranking by FLOPs and by params alone")
+    g.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
+    add_constraint_args(p)
+    p.set_defaults(func=cmd_rank_study)
+
+
+def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str) -> None:
+    """Options of every command that scores candidates with a trained supernet."""
+    add_config_arg(p)
+    options.add_options(p, SearchConfig, only=("supernet_params", "out_dir", "lookup_table", "seed"),
+                        defaults={"out_dir": out_dir})
+    add_network_args(p, inherited_from=INHERITED)
+    add_data_args(p, inherited_from=INHERITED)
+    options.add_options(p, SearchConfig, only=("batch_size", "num_gpus", "num_cpu_contexts", "update_bn_images",
+                                               "val_images"), group="evaluation")
+
+
+def add_constraint_args(p: argparse.ArgumentParser) -> None:
+    options.add_options(p, Constraints)
+    options.add_options(p, SearchConfig, only=("latency_table", "latency_batch_size"))
+
+
+def supernet_params_path(given: str) -> str:
+    params = os.path.join(given, "last.params") if os.path.isdir(given) else given  # a `train` save dir
+    if not os.path.exists(params):
+        raise OneShotError(f"supernet params {params} do not exist; train one with scripts/train_supernet.sh "
+                           "(runs/supernet/last.params) or pass --supernet-params")
+    return params
+
+
+def search_config_from_args(args, log_name: str) -> SearchConfig:
+    """The SearchConfig of `search` (and `rank-study`) options; network flags and split left unset default to
+    the supernet's training config. Sets up logging into the output folder."""
+    params = supernet_params_path(args.supernet_params)
+    saved = supernet_config(params) or {}
+    saved_space = saved.get("space") if isinstance(saved.get("space"), dict) else {}
+    space = space_from_args(args, saved=saved_space)
+    split = {name: getattr(args, name) if getattr(args, name) is not None else saved.get(name)
+             for name in ("holdout", "holdout_seed", "val_split")}
+    fixed = {name: list(parse_gene_list(getattr(args, name), name.split("_")[1])) if getattr(args, name, None)
+             else None for name in ("fixed_block_choices", "fixed_channel_choices")}
+    os.makedirs(args.out_dir, exist_ok=True)
+    setup_logging(os.path.join(args.out_dir, log_name))
+    constraints = options.values(options.from_args(Constraints, args))
+    cfg = options.from_args(SearchConfig, args, space=space.to_dict(), supernet_params=params,
+                            constraints=constraints, **{k: v for k, v in split.items() if v is not None}, **fixed)
+    logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    return cfg
+
+
+def cmd_search(args) -> int:
+    from ..search.run import Search
+    cfg = search_config_from_args(args, "search.log")
+    best = Search(cfg, resume=args.resume).run()
+    print(json.dumps({k: best[k] for k in ("candidate", "top1", "top5", "flops", "params", "normalized_score")}
+                     | {"best_json": os.path.join(cfg.out_dir, "best.json")}))
+    return 0
+
+
+def from_scratch_recipe(args, cfg: SearchConfig):
+    """The TrainConfig every from-scratch run of a rank study shares: the --train-config preset, the supernet's
+    network flags, data and seed, then --train-args (parsed as `train` options, weakest first)."""
+    from .train import add_train_args, train_config_from_args
+    parser = argparse.ArgumentParser(prog="rank-study --train-args", add_help=False)
+    add_train_args(parser)
+    if args.train_config:
+        set_option_defaults(parser, read_preset(args.train_config), f"--train-config {args.train_config}", "train")
+    parser.set_defaults(**cfg.search_space_obj.to_flags(), dataset=cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    try:
+        train_args = parser.parse_args(shlex.split(args.train_args or ""))
+    except SystemExit:
+        raise OneShotError(f"--train-args {args.train_args!r} holds an option `train` does not take") from None
+    return train_config_from_args(train_args)
+
+
+def cmd_rank_study(args) -> int:
+    from ..rank_study import benchmark_rank_study, rank_study
+    from ..training import train_to_end
+    cfg = search_config_from_args(args, "rank_study.log")
+    if args.bootstrap < 100:
+        raise OneShotError(f"--bootstrap must be at least 100 resamples, not {args.bootstrap}")
+    if args.benchmark:
+        result = benchmark_rank_study(cfg, args.benchmark, args.bootstrap)
+        print(json.dumps({k: result[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho",
+                                                 "spearman_rho_ci95", "n")}
+                         | {"flops_kendall_tau": result["baselines"]["flops"]["kendall_tau"],
+                            "out": os.path.join(cfg.out_dir, "rank_study.json")}))
+        return 0
+    if args.num_subnets < 3:
+        raise OneShotError(f"--num-subnets must be at least 3 for a rank correlation, not {args.num_subnets}")
+    recipe = from_scratch_recipe(args, cfg)
+
+    def train(candidate: str, run_dir: str) -> None:
+        """One from-scratch run with the study's recipe (checkpoints, and resume after a kill, as `train`)."""
+        train_to_end(dataclasses.replace(recipe, candidate=candidate, save_dir=run_dir))
+
+    result = rank_study(cfg, args.num_subnets, train, resume=os.path.exists(
+        os.path.join(cfg.out_dir, "supernet-scores", "state.json")))
+    print(json.dumps({k: result[k] for k in ("kendall_tau", "spearman_rho", "n")}
+                     | {"out": os.path.join(cfg.out_dir, "rank_study.json")}))
+    return 0

@@ -1,0 +1,126 @@
+"""`train` (supernet or a fixed architecture from scratch) and `benchmark` (many from-scratch runs)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+from .. import options, zoo
+from ..errors import OneShotError
+from ..sampling import SamplingOptions
+from ..training import MODEL, TrainConfig
+from .common import (add_config_arg, add_network_args, candidate_from_file, candidates_from_args, setup_logging,
+                     space_from_args)
+
+SUPERNET_MODELS = ("ShuffleNas", "ShuffleNas_fixArch")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the supernet or a fixed subnet from scratch",
+                       description="Train the supernet (--model ShuffleNas, the default) with one sampled path per "
+                                   "iteration, or a fixed architecture from scratch.")
+    add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("benchmark", help="train subnets drawn under a constraint from scratch: ground truth for ranking",
+                       description="Draw --num-subnets subnets uniformly (seeded) under the constraints, add the "
+                                   "--zoo architectures with the same network flags, train each from scratch for every "
+                                   "seed in --seeds with one recipe (the `train` options, e.g. --config "
+                                   "configs/oneshot_fashion-mnist.json) and test each on the whole test split. "
+                                   "Writes one JSON line per (subnet, seed) to --out as it goes, the plan to "
+                                   "OUT.meta.json; resumes when run again.")
+    add_train_args(p, save_dir="runs/benchmark", architecture=False)
+    g = options.section(p, "benchmark")
+    g.add_argument("--out", required=True, metavar="FILE.jsonl", help="benchmark file, e.g. benchmarks/fashion-mnist.jsonl")
+    g.add_argument("--num-subnets", type=int, default=20, help="subnets drawn under the constraints (default 20)")
+    g.add_argument("--seeds", default="0,1", help="comma list of training seeds per subnet (default 0,1)")
+    g.add_argument("--sample-seed", type=int, default=0, help="seed of the subnet draw (default 0)")
+    g.add_argument("--zoo", default="OneShot,OneShot-S+,SPOS-block-only",
+                   help="published architectures added, with the same network flags (comma list; '' for none)")
+    from ..search.constraints import Constraints
+    options.add_options(p, Constraints, skip=("max_latency",))
+    p.set_defaults(func=cmd_benchmark)
+
+
+def add_train_args(p: argparse.ArgumentParser, save_dir: str = "runs/train", architecture: bool = True) -> None:
+    """Every option of `train` (also the recipe options of `benchmark`, which names no architecture)."""
+    add_config_arg(p)
+    if architecture:
+        g = options.section(p, MODEL)
+        g.add_argument("--model", default="ShuffleNas",
+                       help=f"ShuffleNas (supernet), ShuffleNas_fixArch (with --block/--channel-choices) or a "
+                            f"published architecture: {', '.join(zoo.ZOO)}")
+        g.add_argument("architecture", nargs="?", default=None, help="compact architecture string to train from scratch")
+        g.add_argument("--block-choices", default=None, help="comma list of 20 block genes (fixed architecture)")
+        g.add_argument("--channel-choices", default=None, help="comma list of 20 channel genes (fixed architecture)")
+        g.add_argument("--candidate-file", default=None, help="best.json of a search, or a file of compact strings")
+    add_network_args(p)
+    options.add_options(p, SamplingOptions)
+    options.add_options(p, TrainConfig, defaults={"save_dir": save_dir})
+    g = options.section(p, "checkpoints and logs")
+    g.add_argument("--resume", action="store_true", help="continue from SAVE_DIR's last complete checkpoint exactly "
+                                                          "where it stopped")
+    g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
+
+
+def architecture_from_args(args):
+    """(zoo entry or None, Candidate or None for the supernet) named by `train`'s model options."""
+    if args.model not in (None, *SUPERNET_MODELS):
+        entry = zoo.get(args.model)
+        return entry, entry.candidate
+    if args.candidate_file:
+        return None, candidate_from_file(args.candidate_file)
+    if args.architecture or args.block_choices or args.channel_choices:
+        _, [cand] = candidates_from_args(argparse.Namespace(**{**vars(args), "model": None, "candidates": None}))
+        return None, cand
+    if args.model == "ShuffleNas_fixArch":
+        raise OneShotError("--model ShuffleNas_fixArch needs --block-choices/--channel-choices, "
+                           "an architecture string or --candidate-file")
+    return None, None
+
+
+def train_config_from_args(args, entry=None, candidate=None) -> TrainConfig:
+    """The TrainConfig of `train` options for ``candidate`` (None: the supernet, with its path sampling)."""
+    space = space_from_args(args, entry)
+    if candidate is not None:
+        space.validate(candidate)
+    sampling = options.values(options.from_args(SamplingOptions, args))
+    return options.from_args(TrainConfig, args, space=space.to_dict(),
+                             candidate=str(candidate) if candidate else None, sampling=sampling)
+
+
+def cmd_train(args) -> int:
+    from ..training import Run
+    entry, candidate = architecture_from_args(args)
+    cfg = train_config_from_args(args, entry, candidate)
+    os.makedirs(cfg.save_dir, exist_ok=True)
+    setup_logging(args.logging_file and os.path.join(cfg.save_dir, args.logging_file))
+    sampler = SamplingOptions(**cfg.sampling).sampler(cfg.search_space, cfg.seed) if candidate is None else None
+    logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    record = Run(cfg, sampler, resume=args.resume).run()
+    if record:
+        print(json.dumps({"save_dir": cfg.save_dir, **record}))
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    from ..benchmark import Benchmark, make_plan, seed_agreement, train_one
+    from ..search.constraints import Constraints
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else []
+    if not seeds:
+        raise OneShotError(f"--seeds must list at least one seed, e.g. 0,1, not {args.seeds!r}")
+    if args.num_subnets < 0:
+        raise OneShotError(f"--num-subnets must be 0 or more, not {args.num_subnets}")
+    template = train_config_from_args(args)  # the recipe; the plan names each run's subnet and seed
+    os.makedirs(template.save_dir, exist_ok=True)
+    setup_logging(os.path.join(template.save_dir, "benchmark.log"))
+    constraints = options.from_args(Constraints, args)
+    zoo_names = [n for n in args.zoo.split(",") if n.strip()] if args.zoo else []
+    plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names)
+    command = " ".join(["python -m oneshot_nas", *sys.argv[1:]])
+    rows = Benchmark(args.out, template.save_dir, plan, command).run(train_one)
+    print(json.dumps({"out": args.out, "runs": len(rows), "seed_agreement": seed_agreement(rows)}))
+    return 0
