@@ -4,10 +4,13 @@ the mean batch accuracy of every 50 steps. The README's "Not yet good (issue 13)
 
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode fixed|blocks|channels|both [--lr 0.02]
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks --average-blocks-first 100 --steps 200
+    OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks --shrink-every 100 --steps 500
 
 fixed: OneShot's path every step; blocks: random blocks, OneShot's widths; channels: OneShot's blocks, random
 widths; both: uniform random paths (SPOS). --average-blocks-first N averages the four blocks of every layer
-for the first N steps (the supernet's use_all_blocks).
+for the first N steps (the supernet's use_all_blocks). --shrink-every N averages each layer's path block with
+random companions, 3 of them for N steps, then 2, then 1, then trains single paths (the block warm-up of
+`train --block-warm-up`, here counted in steps).
 """
 import argparse
 import os
@@ -21,6 +24,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 from oneshot_nas import data, zoo  # noqa: E402
+from oneshot_nas.schedules import averaged_blocks  # noqa: E402
 from oneshot_nas.nn import Supernet  # noqa: E402
 from oneshot_nas.space import Candidate, SearchSpace  # noqa: E402
 
@@ -37,6 +41,7 @@ def main():
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--average-blocks-first", type=int, default=0, metavar="N")
+    parser.add_argument("--shrink-every", type=int, default=0, metavar="N")
     args = parser.parse_args()
     space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
     source = data.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout")
@@ -51,14 +56,20 @@ def main():
         if step == args.steps:
             break
         net.use_all_blocks = step < args.average_blocks_first
+        cand = path(args.mode, space, rng)
+        averaged = averaged_blocks(step // args.shrink_every, 3, 4) if args.shrink_every else 1
+        companions = tuple(tuple(int(b) for b in rng.choice([o for o in range(4) if o != g], averaged - 1,
+                                                            replace=False)) for g in cand.blocks) \
+            if averaged > 1 else None
         with autograd.record():
-            out = net(x, path(args.mode, space, rng))
+            out = net(x, cand, companions)
             loss = loss_fn(out, y)
         loss.backward()
         trainer.step(x.shape[0], ignore_stale_grad=True)
         accuracies.append(float((out.argmax(axis=1) == y).mean().asscalar()))
         if (step + 1) % 50 == 0:
-            print(f"mode {args.mode} lr {args.lr:g} steps {step - 48}-{step + 1}: mean batch accuracy "
+            print(f"mode {args.mode} lr {args.lr:g} steps {step - 48}-{step + 1} ({averaged} block(s) averaged): "
+                  f"mean batch accuracy "
                   f"{np.mean(accuracies[-50:]):.3f}", flush=True)
 
 

@@ -1,5 +1,5 @@
 """Data pipelines: ImageNet RecordIO (ImageRecordIter), ImageNet-style image folders (Gluon DataLoader),
-the embedded Fashion-MNIST dataset (IDX files), fixed seeded subsets, and packing a folder into RecordIO.
+the embedded Fashion-MNIST dataset (IDX files) and fixed seeded subsets (packing a folder: packing.py).
 
 Every pipeline yields ``(data, label)`` NDArrays on the CPU, one epoch per ``epoch_batches(epoch)``.
 The order and augmentation of an epoch depend only on (seed, epoch), so a run resumed from a
@@ -146,7 +146,7 @@ class ArrayPipeline(_Pipeline):
 # ---------------------------------------------------------------------------------------------
 # ImageNet RecordIO
 # ---------------------------------------------------------------------------------------------
-def _require(path: str, what: str, hint: str) -> str:
+def require_path(path: str, what: str, hint: str) -> str:
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         raise OneShotError(f"{what} {path} does not exist; {hint}")
@@ -193,8 +193,8 @@ class RecordPipeline(_Pipeline):
                  crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None,
                  num_parts: int = 1, part_index: int = 0, keys: Optional[np.ndarray] = None):
         hint = "pack an image folder with `python -m oneshot_nas pack-rec` or pass --rec-train/--rec-val"
-        self.rec = _require(rec, "RecordIO file", hint)
-        self.idx = _require(idx, "RecordIO index", hint)
+        self.rec = require_path(rec, "RecordIO file", hint)
+        self.idx = require_path(idx, "RecordIO index", hint)
         if keys is not None:  # ImageRecordIter reads the records its index lists: a subset is an index file
             self.idx = subset_index(self.idx, keys)
         self.batch_size, self.train, self.seed, self.input_size = batch_size, train, seed, input_size
@@ -247,7 +247,7 @@ class FolderPipeline(_Pipeline):
     def __init__(self, root: str, batch_size: int, train: bool, seed: int = 0, input_size: int = 224,
                  crop_ratio: float = 0.875, num_workers: int = 4, num_classes: Optional[int] = None):
         from mxnet.gluon.data.vision import ImageFolderDataset
-        self.root = _require(root, "image folder", "point --data-dir at a folder with train/ and val/ class folders")
+        self.root = require_path(root, "image folder", "point --data-dir at a folder with train/ and val/ class folders")
         self.dataset = ImageFolderDataset(self.root)
         if len(self.dataset) == 0:
             raise OneShotError(f"image folder {self.root} holds no images in class sub-folders")
@@ -462,64 +462,3 @@ class ReplayableBatches:
 
     def __iter__(self):
         return iter(self._cache) if self.in_memory else self.read()
-
-
-# ---------------------------------------------------------------------------------------------
-# packing an image folder into RecordIO
-# ---------------------------------------------------------------------------------------------
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def pack_folder(root: str, prefix: str, resize: int = 0, quality: int = 95, progress: bool = False) -> int:
-    """Pack ``root/<class>/<image>`` into ``prefix.rec`` + ``prefix.idx`` (+ ``prefix.lst``); returns the count.
-
-    Classes are numbered in sorted folder order, as ImageFolderDataset does. ``resize`` > 0 scales the
-    shorter side to that many pixels first (ImageNet: 480 keeps files small).
-    """
-    import cv2
-    import mxnet as mx
-    root = _require(root, "image folder", "give the folder holding one sub-folder per class")
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
-    items = [(os.path.join(c, f), label) for label, c in enumerate(classes)
-             for f in sorted(os.listdir(os.path.join(root, c))) if f.lower().endswith(IMAGE_EXTENSIONS)]
-    if not items:
-        raise OneShotError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in class sub-folders of {root}")
-    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
-    tmp_rec, tmp_idx = prefix + ".rec.tmp", prefix + ".idx.tmp"
-    record = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
-    if progress:
-        from tqdm import tqdm
-        items = tqdm(items, desc="pack", unit="img")
-    with open(prefix + ".lst", "w") as lst:
-        for i, (rel, label) in enumerate(items):
-            img = cv2.imread(os.path.join(root, rel), cv2.IMREAD_COLOR)
-            if img is None:
-                raise OneShotError(f"cannot decode image {os.path.join(root, rel)}")
-            if resize > 0:
-                h, w = img.shape[:2]
-                scale = resize / min(h, w)
-                img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                 interpolation=cv2.INTER_AREA)
-            header = mx.recordio.IRHeader(0, float(label), i, 0)
-            record.write_idx(i, mx.recordio.pack_img(header, img, quality=quality, img_fmt=".jpg"))
-            lst.write(f"{i}\t{label}\t{rel}\n")
-    record.close()
-    os.replace(tmp_rec, prefix + ".rec")
-    os.replace(tmp_idx, prefix + ".idx")
-    return len(items)
-
-
-def write_fashion_mnist_folder(root: str, per_class: int, split: str = "train", data_dir: Optional[str] = None,
-                               size: int = 32) -> int:
-    """Write Fashion-MNIST images as JPEG files in class folders (test fixtures, demos)."""
-    import cv2
-    images, labels = load_fashion_mnist(data_dir, (split,))[split]
-    written = 0
-    for label in range(int(labels.max()) + 1):
-        folder = os.path.join(root, f"class{label:02d}")
-        os.makedirs(folder, exist_ok=True)
-        for k, i in enumerate(np.flatnonzero(labels == label)[:per_class]):
-            img = cv2.resize(images[i], (size, size), interpolation=cv2.INTER_LINEAR)
-            cv2.imwrite(os.path.join(folder, f"{k:05d}.jpg"), np.stack([img] * 3, axis=-1))
-            written += 1
-    return written

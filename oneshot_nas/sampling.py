@@ -16,7 +16,7 @@ from .complexity import LookupTable
 from .errors import OneShotError
 from .options import option
 from .nn.blocks import Cost
-from .schedules import allowed_channel_genes
+from .schedules import allowed_channel_genes, averaged_blocks
 from .space import Candidate, SearchSpace
 
 CONSTRAINT_METHODS = ("none", "random", "evolution")
@@ -68,6 +68,12 @@ class SamplingOptions:
     cs_warm_up: bool = option(False, "widen the channel choices gradually after --epoch-start-cs (8, 7, 6, ... "
                                      "down to 0)", group=SAMPLING)
     ignore_first_two_cs: bool = option(False, "never use the two smallest scales (0.2, 0.4)", group=SAMPLING)
+    # ours, not the original's: a supernet of random single blocks stays near chance for hundreds of steps
+    # (README, "A supernet that learns"); averaging shrinking random subsets of blocks first does not
+    block_warm_up: int = option(0, "for the first N epochs every layer averages a random subset of its blocks "
+                                   "besides the path's own: all of them, then one fewer in each following part "
+                                   "of the N epochs, then single paths (0: single paths from the start, as the "
+                                   "original)", metavar="N", group=SAMPLING)
     train_upper_constraints: Optional[str] = option(None, "upper corner of the FLOPs/params box, e.g. "
                                                     "flops-330-params-5.0", type=str, metavar="flops-M-params-M",
                                                     group=SAMPLING)
@@ -89,6 +95,7 @@ class SamplingOptions:
         box = self.box()
         return PathSampler(space, seed, epoch_start_cs=self.epoch_start_cs, cs_warm_up=self.cs_warm_up,
                            ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
+                           block_warm_up=self.block_warm_up,
                            constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
                            box=box, table=table)
 
@@ -99,10 +106,12 @@ class PathSampler:
     def __init__(self, space: SearchSpace, seed: int, *, epoch_start_cs: int = 0, cs_warm_up: bool = False,
                  ignore_first_two_cs: bool = False, use_all_channels: bool = False,
                  block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
-                 box: Optional[Box] = None, table: Optional[LookupTable] = None):
+                 box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0):
         if constraint_method not in CONSTRAINT_METHODS:
             raise OneShotError(f"unknown --train-constraint-method {constraint_method!r}; "
                                f"choose one of {', '.join(CONSTRAINT_METHODS)}")
+        if block_warm_up < 0:
+            raise OneShotError(f"--block-warm-up must be 0 or more epochs, not {block_warm_up}")
         if constraint_method != "none" and box is None:
             raise OneShotError(f"--train-constraint-method {constraint_method} needs --train-upper-constraints "
                                "and --train-bottom-constraints")
@@ -110,7 +119,7 @@ class PathSampler:
         self.schedule = dict(num_scales=space.num_scales, epoch_start_cs=epoch_start_cs, cs_warm_up=cs_warm_up,
                              ignore_first_two_cs=ignore_first_two_cs, use_all_channels=use_all_channels)
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
-        self.method, self.box = constraint_method, box
+        self.method, self.box, self.block_warm_up = constraint_method, box, block_warm_up
         self.table = table if table is not None else LookupTable.build(space)
         self._reachable_cache = {}
         if box is not None and not self._reachable(tuple(range(space.num_scales))):
@@ -145,6 +154,18 @@ class PathSampler:
         if self.method == "random":
             return self._rejection(channels)
         return self.evolution.step(self.block_choices, channels)
+
+    def companions(self, candidate: Candidate, epoch: int) -> Optional[tuple]:
+        """The blocks averaged with each layer's own during ``--block-warm-up`` (per layer, distinct others drawn
+        uniformly), or None when single paths are trained."""
+        size = min(averaged_blocks(epoch, self.block_warm_up, len(self.block_choices)), len(self.block_choices))
+        if size <= 1:
+            return None
+        out = []
+        for gene in candidate.blocks:
+            others = [b for b in self.block_choices if b != gene]
+            out.append(tuple(sorted(int(b) for b in self.rng.choice(others, size - 1, replace=False))))
+        return tuple(out)
 
     def _rejection(self, channels) -> Candidate:
         for _ in range(MAX_REJECTION_TRIES):

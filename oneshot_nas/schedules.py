@@ -7,6 +7,14 @@ from typing import Sequence, Tuple
 LR_MODES = ("step", "poly", "cosine")
 
 
+def averaged_blocks(epoch: int, block_warm_up: int, num_blocks: int) -> int:
+    """Blocks averaged per layer at ``epoch`` (0-based) under ``--block-warm-up N``: all of them in the first
+    part of the warm-up, one fewer in each following part (N split evenly), then one (single paths, SPOS)."""
+    if epoch >= block_warm_up:
+        return 1
+    return num_blocks - ((num_blocks - 1) * epoch) // block_warm_up
+
+
 def learning_rate(epoch_float: float, base_lr: float, num_epochs: int, mode: str = "cosine",
                   warmup_epochs: float = 0, warmup_lr: float = 0.0, lr_decay: float = 0.1,
                   lr_decay_epochs: Sequence[int] = (), power: float = 2.0) -> float:

@@ -23,10 +23,12 @@ from mxnet import autograd, gluon, nd
 from . import bn_recalibration, data
 from .checkpoints import Checkpoints, disk_error, preflight
 from .devices import Devices, evaluate, split
+from .distributed import horovod_trainer, init_horovod
 from .errors import OneShotError
-from .nn import Supernet, build_subnet, depthwise
+from .nn import Supernet, build_subnet
+from . import options
 from .options import option
-from .schedules import learning_rate
+from .schedules import averaged_blocks, learning_rate
 from .space import Candidate, SearchSpace
 from .run_folder import RUN_FILES, RunFolder
 from .utils import FolderLock, atomic_write_text
@@ -120,7 +122,13 @@ PATH_FIELDS = ("data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx
 
 
 def comparable(config: dict) -> dict:
-    """A config in JSON form with paths resolved, for comparing a resumed run's options with the saved ones."""
+    """A config in JSON form with paths resolved, for comparing a resumed run's options with the saved ones;
+    options missing from it (saved by an older version) take their defaults."""
+    from .sampling import SamplingOptions
+    defaults = {f.name: options.default_of(f) for f in dataclasses.fields(TrainConfig)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    config = {**defaults, **config}
+    config["sampling"] = {**dataclasses.asdict(SamplingOptions()), **(config.get("sampling") or {})}
     out = json.loads(json.dumps({k: v for k, v in config.items() if k not in RESUME_IGNORES}))
     for name in PATH_FIELDS:
         if out.get(name):
@@ -179,43 +187,6 @@ def make_trainer(cfg: TrainConfig, net, kvstore, hvd=None):
     # Update locally after the all-reduce: updating on the kvstore pushes every gradient, and the stale
     # gradients of blocks off the current path would move them on every step (measured: they do).
     return gluon.Trainer(net.collect_params(), "nag", opt, kvstore=kvstore, update_on_kvstore=False)
-
-
-def init_horovod(cfg: TrainConfig):
-    """``horovod.mxnet``, initialised, for ``--kvstore horovod`` (one process per device)."""
-    if cfg.num_gpus > 1 or cfg.num_cpu_contexts > 1:
-        raise OneShotError("with --kvstore horovod each process drives one device: start one process per GPU "
-                           "(horovodrun -np N ...) with --num-gpus 1, or --num-gpus 0 for CPU processes")
-    # The depthwise extension and horovod.mxnet do not mix (horovod 0.28.1, mxnet 1.9.1): loaded after the
-    # import, MXNet's library loader dies with SIGFPE; loaded before, the first step aborts in free().
-    # It only speeds up CPU training (GPUs never use it), so Horovod runs go without it.
-    depthwise.disable("--kvstore horovod")
-    try:
-        import horovod.mxnet as hvd
-    except ImportError:
-        raise OneShotError("--kvstore horovod needs Horovod built with MXNet support: WITH_HOROVOD=1 sh "
-                           "scripts/setup.sh (see the README's multi-machine section)") from None
-    hvd.init()
-    return hvd
-
-
-def horovod_trainer(hvd, params, opt):
-    """Horovod's DistributedTrainer (gradients averaged over processes, then a local NAG update) that
-    all-reduces only the gradients the current path produced. Every process trains the same path (same
-    sampler seed), so all submit the same tensors; blocks off the path keep their stale gradients, which
-    the update skips, as on one machine."""
-
-    class PathTrainer(hvd.DistributedTrainer):
-        def _allreduce_grads(self):
-            if hvd.size() == 1:
-                return
-            for i, param in enumerate(self._params):
-                # the flag ignore_stale_grad reads: set on the weight by backward, cleared by the update
-                if param.grad_req != "null" and param.list_data()[0]._fresh_grad:
-                    hvd.allreduce_(param.list_grad()[0], average=not self._average_in_framework,
-                                   name=str(i), priority=-i, postscale_factor=self._postscale_factor)
-
-    return PathTrainer(params, "nag", opt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,6 +348,7 @@ class Run:
                 break
             self.trainer.set_learning_rate(self._lr(epoch, b))
             candidate = self.sampler.sample(epoch) if self.is_supernet else None
+            companions = self.sampler.companions(candidate, epoch) if self.is_supernet else None
             if candidate is not None:
                 paths.add(str(candidate))
                 flops.append(self.sampler.table.cost(candidate).flops)
@@ -390,7 +362,7 @@ class Run:
                     if lam is not None:
                         xi = lam * xi + (1 - lam) * xi[::-1]
                         target = lam * target + (1 - lam) * target[::-1]
-                    out = self.net(xi, candidate) if self.is_supernet else self.net(xi)
+                    out = self.net(xi, candidate, companions) if self.is_supernet else self.net(xi)
                     outs.append(out)
                     losses.append(self.loss_fn(out.astype("float32", copy=False), target))
             autograd.backward(losses)
@@ -415,7 +387,8 @@ class Run:
         stats = {"train_acc": correct / max(1, seen), "train_loss": loss_sum / max(1, seen), "train_seconds": elapsed,
                  "images_per_sec": seen / elapsed, "lr": self.trainer.learning_rate}
         if flops:
-            stats.update(distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
+            stats.update(blocks_averaged=averaged_blocks(epoch, self.sampler.block_warm_up,
+                                                         len(self.sampler.block_choices)), distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
                          path_flops_min=float(np.min(flops)), path_flops_max=float(np.max(flops)))
         return stats
 

@@ -9,7 +9,7 @@ from mxnet import autograd, nd
 
 from oneshot_nas.nn import Supernet
 from oneshot_nas.space import SearchSpace
-from oneshot_nas.training import horovod_trainer, init_horovod
+from oneshot_nas.distributed import horovod_trainer, init_horovod
 
 hvd = init_horovod(types.SimpleNamespace(num_gpus=0, num_cpu_contexts=1))
 space = SearchSpace(input_size=32, num_classes=10)

@@ -72,7 +72,7 @@ def find_horovodrun():
     """The horovodrun beside this interpreter, if Horovod with MXNet support is installed.
 
     Looks for horovod.mxnet's compiled library without importing it: imported into the test process, it
-    would break loading the depthwise extension in later tests (see training.init_horovod)."""
+    would break loading the depthwise extension in later tests (see distributed.init_horovod)."""
     spec = importlib.util.find_spec("horovod")
     if spec is None or not glob.glob(os.path.join(os.path.dirname(spec.origin), "mxnet", "mpi_lib*.so")):
         return None

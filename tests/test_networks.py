@@ -229,3 +229,19 @@ def test_cpu_width_padding_changes_no_number(use_se, monkeypatch):
                     f"layer {layer.index} {block.name} {name}: {np.abs(padded - exact).max()}"
                 checked += 1
     assert checked > 80
+
+
+def test_block_warm_up_averages_the_path_block_with_its_companions():
+    space = SearchSpace(input_size=32, num_classes=10)
+    supernet = Supernet(space)
+    supernet.initialize()
+    randomize(supernet)
+    x = nd.array(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 32)))
+    cand = space.sample(np.random.default_rng(0))
+    stem = supernet.stem(x)
+    layer0 = supernet.choice_layers[0]
+    mid = space.mid_channels(space.layers()[0], cand.channels[0])
+    expected = (layer0(stem, 2, mid) + layer0(stem, 0, mid) + layer0(stem, 3, mid)) / 3
+    np.testing.assert_allclose(layer0(stem, 2, mid, False, (0, 3)).asnumpy(), expected.asnumpy(), rtol=1e-5)
+    # no companions: the path itself
+    np.testing.assert_array_equal(supernet(x, cand, None).asnumpy(), supernet(x, cand).asnumpy())

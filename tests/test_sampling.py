@@ -98,3 +98,28 @@ def test_strolling_evolution_covers_the_box_more_evenly_than_rejection():
     cover = coverage(points, box)
     assert cover["evolution"]["occupied_cells"] > cover["random"]["occupied_cells"]
     assert cover["evolution"]["chi2_per_sample"] < cover["random"]["chi2_per_sample"]
+
+
+def test_block_warm_up_shrinks_the_averaged_blocks_then_trains_single_paths():
+    from oneshot_nas.sampling import SamplingOptions
+    from oneshot_nas.schedules import averaged_blocks
+    assert [averaged_blocks(e, 6, 4) for e in range(8)] == [4, 4, 3, 3, 2, 2, 1, 1]
+    assert [averaged_blocks(e, 3, 4) for e in range(4)] == [4, 3, 2, 1]
+    assert averaged_blocks(0, 0, 4) == 1
+    space = SearchSpace(input_size=32, num_classes=10)
+    sampler = SamplingOptions(block_warm_up=3).sampler(space, seed=0)
+    for epoch, size in ((0, 4), (1, 3), (2, 2), (3, 1), (9, 1)):
+        cand = sampler.sample(epoch)
+        companions = sampler.companions(cand, epoch)
+        if size == 1:
+            assert companions is None
+            continue
+        assert len(companions) == space.num_layers
+        for gene, extra in zip(cand.blocks, companions):
+            assert len(set(extra)) == len(extra) == size - 1 and gene not in extra
+    # no warm-up: single paths, and the path draws are those of a sampler without the option
+    plain, off = SamplingOptions().sampler(space, seed=0), SamplingOptions(block_warm_up=0).sampler(space, seed=0)
+    assert [str(plain.sample(0)) for _ in range(5)] == [str(off.sample(0)) for _ in range(5)]
+    assert off.companions(off.sample(0), 0) is None
+    with pytest.raises(OneShotError, match="block-warm-up"):
+        SamplingOptions(block_warm_up=-1).sampler(space, seed=0)

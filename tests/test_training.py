@@ -85,7 +85,7 @@ def test_subnet_run_and_corrupt_checkpoint(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def imagenet_style(tmp_path_factory):
     """Fashion-MNIST images as JPEG files in class folders, and the same packed as RecordIO."""
-    from oneshot_nas.data import write_fashion_mnist_folder
+    from oneshot_nas.packing import write_fashion_mnist_folder
     root = tmp_path_factory.mktemp("imagenet")
     write_fashion_mnist_folder(str(root / "train"), per_class=12, split="train")
     write_fashion_mnist_folder(str(root / "val"), per_class=4, split="test")

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from oneshot_nas import data
+from oneshot_nas import data, packing
 from oneshot_nas.benchmark import mean_top1, read_benchmark, seed_agreement
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.rank_study import compare_rankers, correlations
@@ -97,7 +97,7 @@ def test_image_folder_and_recordio_holdouts_are_disjoint(tmp_path):
     assert not set(train.indices.tolist()) & set(val.indices.tolist())
     assert sum(x.shape[0] for x, _ in val.epoch_batches(0)) == 8
     # RecordIO: the two index files list disjoint records that together make the whole file
-    data.pack_folder(str(root / "train"), str(tmp_path / "rec" / "train"))
+    packing.pack_folder(str(root / "train"), str(tmp_path / "rec" / "train"))
     rec = dict(rec_train=str(tmp_path / "rec" / "train.rec"), rec_train_idx=str(tmp_path / "rec" / "train.idx"))
     src = data.DataSource(dataset="imagenet", use_rec=True, holdout=8, val_split="holdout", num_workers=1, **rec)
     train, val = data.make_pipelines(src, space, 4, 0)

@@ -50,7 +50,10 @@ def register(sub) -> None:
     add_network_args(p)
     options.add_options(p, SamplingOptions, defaults={"train_constraint_method": "evolution"})
     p.set_defaults(func=cmd_sample_paths)
+    _register_reports(sub)
 
+
+def _register_reports(sub) -> None:
     p = sub.add_parser("micronet", help="MicroNet Challenge counting and score of an architecture, op by op",
                        description="Count params, mults and adds per op in the MicroNet Challenge convention (BN "
                                    "folded, activations counted, shuffle as a sparse 1x1 conv) and the score "
@@ -217,7 +220,7 @@ def cmd_plot_curves(args) -> int:
 
 
 def cmd_pack_rec(args) -> int:
-    from ..data import pack_folder
+    from ..packing import pack_folder
     n = pack_folder(args.folder, args.prefix, resize=args.resize, quality=args.quality,
                     progress=sys.stderr.isatty())
     print(f"wrote {args.prefix}.rec, {args.prefix}.idx and {args.prefix}.lst ({n} images)")

@@ -34,8 +34,10 @@ class ChoiceLayer(Block):
                 self.register_child(block)
                 self.choices.append(block)
 
-    def forward(self, x, block_gene: int, mid: int, use_all_blocks: bool = False):
-        blocks = self.choices if use_all_blocks else (self.choices[block_gene],)
+    def forward(self, x, block_gene: int, mid: int, use_all_blocks: bool = False, companions: tuple = ()):
+        """The chosen block at width ``mid``, or the mean of it and the ``companions`` blocks (the block warm-up),
+        or of all blocks (``use_all_blocks``)."""
+        blocks = self.choices if use_all_blocks else [self.choices[g] for g in (block_gene, *companions)]
         width = compute_width(x, mid, self.max_mid)
         outs = [b.compute(nd, x, b.sliced_params(x.context, mid, width), width) for b in blocks]
         return outs[0] if len(outs) == 1 else nd.add_n(*outs) / len(outs)
@@ -55,12 +57,14 @@ class Supernet(Block):
                 self.choice_layers.append(choice)
             self.tail = Tail(space, default_dropout(space) if dropout is None else dropout, prefix="tail_")
 
-    def forward(self, x, candidate: Candidate):
+    def forward(self, x, candidate: Candidate, companions: Optional[tuple] = None):
+        """``candidate``'s path; ``companions`` (per layer, block genes averaged with the path's own) during the
+        block warm-up of supernet training."""
         self.space.validate(candidate)
         x = self.stem(x)
-        for choice, layer, b, c in zip(self.choice_layers, self.space.layers(), candidate.blocks,
-                                       candidate.channels):
-            x = choice(x, b, self.space.mid_channels(layer, c), self.use_all_blocks)
+        for choice, layer, b, c, extra in zip(self.choice_layers, self.space.layers(), candidate.blocks,
+                                              candidate.channels, companions or ((),) * self.space.num_layers):
+            x = choice(x, b, self.space.mid_channels(layer, c), self.use_all_blocks, extra)
         return self.tail(x)
 
 
