@@ -118,16 +118,20 @@ def test_fresh_networks_give_finite_outputs_in_inference():
     assert np.isfinite(subnet(x).asnumpy()).all()
 
 
-def test_use_all_blocks_averages_the_four_choices():
+def _first_choice_layer():
+    """(supernet, input, a candidate, the first choice layer, its input, the candidate's width there)."""
     space = SearchSpace(input_size=32, num_classes=10)
-    supernet = Supernet(space, use_all_blocks=True)
+    supernet = Supernet(space)
     supernet.initialize()
     randomize(supernet)
     x = nd.array(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 32)))
     cand = space.sample(np.random.default_rng(0))
-    stem = supernet.stem(x)
-    layer0 = supernet.choice_layers[0]
-    mid = space.mid_channels(space.layers()[0], cand.channels[0])
+    return supernet, x, cand, supernet.choice_layers[0], supernet.stem(x), \
+        space.mid_channels(space.layers()[0], cand.channels[0])
+
+
+def test_use_all_blocks_averages_the_four_choices():
+    _, _, _, layer0, stem, mid = _first_choice_layer()
     expected = sum(layer0(stem, g, mid) for g in range(4)) / 4
     np.testing.assert_allclose(layer0(stem, 0, mid, True).asnumpy(), expected.asnumpy(), rtol=1e-5)
 
@@ -232,15 +236,7 @@ def test_cpu_width_padding_changes_no_number(use_se, monkeypatch):
 
 
 def test_block_warm_up_averages_the_path_block_with_its_companions():
-    space = SearchSpace(input_size=32, num_classes=10)
-    supernet = Supernet(space)
-    supernet.initialize()
-    randomize(supernet)
-    x = nd.array(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 32)))
-    cand = space.sample(np.random.default_rng(0))
-    stem = supernet.stem(x)
-    layer0 = supernet.choice_layers[0]
-    mid = space.mid_channels(space.layers()[0], cand.channels[0])
+    supernet, x, cand, layer0, stem, mid = _first_choice_layer()
     expected = (layer0(stem, 2, mid) + layer0(stem, 0, mid) + layer0(stem, 3, mid)) / 3
     np.testing.assert_allclose(layer0(stem, 2, mid, False, (0, 3)).asnumpy(), expected.asnumpy(), rtol=1e-5)
     # no companions: the path itself
