@@ -153,6 +153,15 @@ def test_max_latency_constraint_filters_and_fails_fast_when_unreachable(latency_
         ConstraintCheck(LookupTable.build(space), Constraints(max_latency=5))
 
 
+def test_latency_overhead_measured_under_load_cannot_drive_predictions_below_zero():
+    from oneshot_nas.deploy.latency import LatencyTable
+    space = SearchSpace(input_size=32, num_classes=10)
+    entries = {"1": [[[0.5] * space.num_scales for _ in range(space.num_blocks)] for _ in range(space.num_layers)]}
+    table = LatencyTable(space, [1], {"1": 1.0}, {"1": 2.0}, {"1": 5.0}, entries, {})  # overhead above every call
+    assert table.overhead["1"] == 0.5
+    assert table.predict(space.sample(np.random.default_rng(0))) == pytest.approx(1.0 + 2.0 + 20 * 0.5 - 21 * 0.5)
+
+
 def test_quantize_and_evaluate_commands(tmp_path):
     import os
     import subprocess
