@@ -24,6 +24,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
 from oneshot_nas import data, zoo  # noqa: E402
+from oneshot_nas.sampling import draw_companions  # noqa: E402
 from oneshot_nas.schedules import averaged_blocks  # noqa: E402
 from oneshot_nas.nn import Supernet  # noqa: E402
 from oneshot_nas.space import Candidate, SearchSpace  # noqa: E402
@@ -58,9 +59,7 @@ def main():
         net.use_all_blocks = step < args.average_blocks_first
         cand = path(args.mode, space, rng)
         averaged = averaged_blocks(step // args.shrink_every, 3, 4) if args.shrink_every else 1
-        companions = tuple(tuple(int(b) for b in rng.choice([o for o in range(4) if o != g], averaged - 1,
-                                                            replace=False)) for g in cand.blocks) \
-            if averaged > 1 else None
+        companions = draw_companions(rng, cand, range(space.num_blocks), averaged) if averaged > 1 else None
         with autograd.record():
             out = net(x, cand, companions)
             loss = loss_fn(out, y)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Optional
+from typing import List
 
 from .errors import OneShotError
 from .utils import atomic_write_text
@@ -102,10 +102,3 @@ def finished_run(path: str) -> tuple:
         raise OneShotError(f"{path} is not a finished `train` run (config.json and history.jsonl with at least "
                            "one epoch)") from None
     return config, last
-
-
-def supernet_config(params_path: str) -> Optional[dict]:
-    """The training config saved beside a supernet's params (None for a file from elsewhere, e.g. the
-    original's)."""
-    folder = RunFolder.of_params(params_path)
-    return folder.config_or_empty() if folder.has_config() else None

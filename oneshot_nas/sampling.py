@@ -100,6 +100,14 @@ class SamplingOptions:
                            box=box, table=table)
 
 
+def draw_companions(rng: np.random.Generator, candidate: Candidate, block_choices: Sequence[int],
+                    size: int) -> tuple:
+    """Per layer, ``size - 1`` distinct blocks other than the candidate's own, drawn uniformly (sorted)."""
+    return tuple(tuple(sorted(int(b) for b in rng.choice([o for o in block_choices if o != gene], size - 1,
+                                                          replace=False)))
+                 for gene in candidate.blocks)
+
+
 class PathSampler:
     """One candidate per iteration under the warm-up schedule and an optional FLOPs/params box."""
 
@@ -158,14 +166,8 @@ class PathSampler:
     def companions(self, candidate: Candidate, epoch: int) -> Optional[tuple]:
         """The blocks averaged with each layer's own during ``--block-warm-up`` (per layer, distinct others drawn
         uniformly), or None when single paths are trained."""
-        size = min(averaged_blocks(epoch, self.block_warm_up, len(self.block_choices)), len(self.block_choices))
-        if size <= 1:
-            return None
-        out = []
-        for gene in candidate.blocks:
-            others = [b for b in self.block_choices if b != gene]
-            out.append(tuple(sorted(int(b) for b in self.rng.choice(others, size - 1, replace=False))))
-        return tuple(out)
+        size = averaged_blocks(epoch, self.block_warm_up, len(self.block_choices))
+        return draw_companions(self.rng, candidate, self.block_choices, size) if size > 1 else None
 
     def _rejection(self, channels) -> Candidate:
         for _ in range(MAX_REJECTION_TRIES):

@@ -11,7 +11,7 @@ import shlex
 
 from .. import options
 from ..errors import OneShotError
-from ..run_folder import supernet_config
+from ..run_folder import RunFolder
 from ..search.constraints import Constraints
 from ..search.run import SearchConfig
 from ..space import parse_gene_list
@@ -84,7 +84,7 @@ def search_config_from_args(args, log_name: str) -> SearchConfig:
     """The SearchConfig of `search` (and `rank-study`) options; network flags and split left unset default to
     the supernet's training config. Sets up logging into the output folder."""
     params = supernet_params_path(args.supernet_params)
-    saved = supernet_config(params) or {}
+    saved = RunFolder.of_params(params).config_or_empty()  # {} for a file from elsewhere (the original's)
     saved_space = saved.get("space") if isinstance(saved.get("space"), dict) else {}
     space = space_from_args(args, saved=saved_space)
     split = {name: getattr(args, name) if getattr(args, name) is not None else saved.get(name)
