@@ -12,7 +12,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from oneshot_nas.cli.common import add_network_args, space_from_args  # noqa: E402
-from oneshot_nas.complexity import LookupTable, formula_cost, symbol_cost  # noqa: E402
+from oneshot_nas.costs.tables import LookupTable, formula_cost, symbol_cost  # noqa: E402
 
 
 def per_candidate(fn, cands):

@@ -19,9 +19,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .complexity import LookupTable, formula_cost
+from .costs import LookupTable, formula_cost
 from .errors import OneShotError
-from .search.constraints import ConstraintCheck, Constraints
+from .search.constraints import Constraints
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
 from .utils import FolderLock, atomic_write_text, read_json_lines
@@ -48,8 +48,8 @@ class Plan:
 def draw_subnets(space: SearchSpace, constraints: Constraints, num: int, seed: int) -> List[Candidate]:
     """``num`` distinct candidates drawn uniformly from the space, kept when they meet the constraints
     (rejection sampling: uniform over the constrained set)."""
-    check = ConstraintCheck(LookupTable.build(space, method="formula"), constraints)
-    check.check_reachable()
+    check = constraints.check(LookupTable.build(space, method="formula"))
+    check.require_reachable()
     proposer = Proposer(space, check, np.random.default_rng(seed))
     drawn: List[Candidate] = []
     for _ in range(100 * num):

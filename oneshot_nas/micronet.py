@@ -41,7 +41,7 @@ def _true(value) -> bool:
 
 def profile_symbol(sym, data_shape) -> List[OpRow]:
     """Rows for every counted op of ``sym`` (a subnet exported with the shuffle as a 1x1 conv)."""
-    from .complexity import graph_shapes
+    from .costs.tables import graph_shapes
     nodes, args, shape_of = graph_shapes(sym, data_shape)
 
     rows = []
@@ -96,7 +96,7 @@ def scores(t: Dict[str, float]) -> Dict[str, float]:
 
 
 def subnet_profile(space, candidate) -> List[OpRow]:
-    from .complexity import subnet_symbol
+    from .costs.tables import subnet_symbol
     sym = subnet_symbol(space, candidate, shuffle_by_conv=True)
     return profile_symbol(sym, (1, 3, space.input_size, space.input_size))
 

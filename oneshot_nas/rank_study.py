@@ -185,7 +185,7 @@ def benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, bootstrap: int 
 
 def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, bootstrap: int) -> dict:
     space = cfg.search_space_obj
-    from .complexity import LookupTable
+    from .costs.tables import LookupTable
     from .space import Candidate
     table = LookupTable.build(space, method="formula")
     scores = score_candidates(cfg, sorted(truth))

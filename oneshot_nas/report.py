@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .complexity import formula_cost, normalized_score
+from .costs.tables import formula_cost, normalized_score
 from .errors import OneShotError
 from .run_folder import finished_run
 from .space import Candidate, SearchSpace

@@ -12,10 +12,9 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from .complexity import LookupTable
+from .costs import Cost, CostModel, Limit, LimitCheck, LookupTable
 from .errors import OneShotError
 from .options import option
-from .nn.blocks import Cost
 from .schedules import allowed_channel_genes, averaged_blocks
 from .space import Candidate, SearchSpace
 
@@ -39,6 +38,13 @@ class Box:
         if lo[0] >= hi[0] or lo[1] >= hi[1]:
             raise OneShotError(f"constraint box is empty: bottom {bottom} is not below upper {upper}")
         return cls(lo[0] * 1e6, hi[0] * 1e6, lo[1] * 1e6, hi[1] * 1e6)
+
+    def limits(self) -> List[Limit]:
+        """The box in the one vocabulary of :mod:`oneshot_nas.costs`."""
+        upper = f"--train-upper-constraints flops-{self.flops_max / 1e6:g}-params-{self.params_max / 1e6:g}"
+        bottom = f"--train-bottom-constraints flops-{self.flops_min / 1e6:g}-params-{self.params_min / 1e6:g}"
+        return [Limit(upper, "flops", "max", self.flops_max), Limit(upper, "params", "max", self.params_max),
+                Limit(bottom, "flops", "min", self.flops_min), Limit(bottom, "params", "min", self.params_min)]
 
     def contains(self, cost: Cost) -> bool:
         return self.flops_min <= cost.flops <= self.flops_max and self.params_min <= cost.params <= self.params_max
@@ -129,12 +135,11 @@ class PathSampler:
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
         self.method, self.box, self.block_warm_up = constraint_method, box, block_warm_up
         self.table = table if table is not None else LookupTable.build(space)
+        self.check = LimitCheck(CostModel(self.table), box.limits()) if box is not None else None
         self._reachable_cache = {}
-        if box is not None and not self._reachable(tuple(range(space.num_scales))):
-            lo, hi = self.table.bounds(self.block_choices).values()
-            raise OneShotError(f"constraint box {box.describe()} is unreachable in the whole search space "
-                               f"(FLOPs {lo.flops / 1e6:.1f}M..{hi.flops / 1e6:.1f}M, params "
-                               f"{lo.params / 1e6:.3f}M..{hi.params / 1e6:.3f}M); widen the box")
+        if self.check is not None:
+            self.check.require_reachable(self.block_choices, fix=f"the box {box.describe()} is unreachable in the "
+                                                               "whole search space: widen it")
         self.evolution = StrollingEvolution(self.table, box, self.rng) if constraint_method == "evolution" else None
         self.unmet = 0  # paths handed out outside the box (box unreachable under the warm-up range)
 
@@ -145,10 +150,7 @@ class PathSampler:
     def _reachable(self, channels) -> bool:
         """Can paths over these channel genes land in the box? (cached: asked once per iteration)"""
         if channels not in self._reachable_cache:
-            lo, hi = self.table.bounds(self.block_choices, channels).values()
-            self._reachable_cache[channels] = not (
-                lo.flops > self.box.flops_max or hi.flops < self.box.flops_min
-                or lo.params > self.box.params_max or hi.params < self.box.params_min)
+            self._reachable_cache[channels] = not self.check.unreachable(self.block_choices, channels)
         return self._reachable_cache[channels]
 
     # ---- sampling -------------------------------------------------------------------------
@@ -170,12 +172,9 @@ class PathSampler:
         return draw_companions(self.rng, candidate, self.block_choices, size) if size > 1 else None
 
     def _rejection(self, channels) -> Candidate:
-        for _ in range(MAX_REJECTION_TRIES):
-            cand = self.space.sample(self.rng, self.block_choices, channels)
-            if self.box.contains(self.table.cost(cand)):
-                return cand
-        raise OneShotError(f"no path within {self.box.describe()} after {MAX_REJECTION_TRIES} random tries; "
-                           "the box is too small a corner of the space: widen it or use --train-constraint-method evolution")
+        return self.check.draw(lambda: self.space.sample(self.rng, self.block_choices, channels), MAX_REJECTION_TRIES,
+                               "the box is too small a corner of the space: widen it or use "
+                               "--train-constraint-method evolution")
 
     # ---- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -205,6 +204,7 @@ class StrollingEvolution:
                  max_rounds: int = 40):
         self.table, self.box, self.rng = table, box, rng
         self.space = table.space
+        self.check = LimitCheck(CostModel(table), box.limits())
         # 7 bins: 20M each for the original's 190M..330M box, and the same shape for any other box
         width = (box.flops_max - box.flops_min) / flops_bins
         bins = [(box.flops_max - (i + 1) * width, box.flops_max - i * width) for i in range(flops_bins)]
@@ -223,14 +223,8 @@ class StrollingEvolution:
         return self.walk[bin_index], band, downward
 
     def _in_box_samples(self, blocks, channels, n):
-        out = []
-        for _ in range(MAX_REJECTION_TRIES):
-            cand = self.space.sample(self.rng, blocks, channels)
-            if self.box.contains(self.table.cost(cand)):
-                out.append(cand)
-                if len(out) == n:
-                    return out
-        raise OneShotError(f"strolling evolution found no parents within {self.box.describe()}; widen the box")
+        return [self.check.draw(lambda: self.space.sample(self.rng, blocks, channels), MAX_REJECTION_TRIES,
+                                "strolling evolution found no parents: widen the box") for _ in range(n)]
 
     def _child(self, blocks, channels) -> Candidate:
         i, j = self.rng.choice(len(self.parents), 2, replace=len(self.parents) < 2)

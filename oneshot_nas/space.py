@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 import numpy as np
 
@@ -267,6 +267,13 @@ class SearchSpace:
                 if not 0 <= g < limit:
                     raise OneShotError(f"{kind} gene {g} at layer {i} is out of range 0..{limit - 1}")
         return candidate
+
+    def per_layer(self, genes, count: int) -> List[List[int]]:
+        """Allowed genes per layer from None (all ``count``), one list for every layer, or one list per layer."""
+        genes = list(range(count) if genes is None else genes)
+        if genes and hasattr(genes[0], "__iter__"):
+            return [list(g) for g in genes]
+        return [genes] * self.num_layers
 
     def sample(self, rng: np.random.Generator, block_choices: Iterable[int] | None = None,
                channel_choices: Iterable[int] | None = None) -> Candidate:

@@ -104,7 +104,7 @@ def test_op_profile_times_every_operator_type():
 
 @pytest.fixture(scope="module")
 def latency_table(tmp_path_factory):
-    from oneshot_nas.deploy.latency import LatencyTable
+    from oneshot_nas.costs.latency import LatencyTable
     space = SearchSpace(input_size=32, num_classes=10)
     table = LatencyTable.build(space, (1, 4), warmup=1, repeats=2)
     path = tmp_path_factory.mktemp("lat") / "latency.json"
@@ -113,7 +113,7 @@ def latency_table(tmp_path_factory):
 
 
 def test_latency_table_round_trip_prediction_and_config_check(latency_table):
-    from oneshot_nas.deploy.latency import LatencyTable, prediction_errors
+    from oneshot_nas.costs.latency import LatencyTable, prediction_errors
     from oneshot_nas.errors import OneShotError
     space, path = latency_table
     table = LatencyTable.load(str(path), expected_space=space)
@@ -135,26 +135,26 @@ def test_latency_table_round_trip_prediction_and_config_check(latency_table):
 
 
 def test_max_latency_constraint_filters_and_fails_fast_when_unreachable(latency_table):
-    from oneshot_nas.complexity import LookupTable
-    from oneshot_nas.deploy.latency import LatencyTable
+    from oneshot_nas.costs.tables import LookupTable
+    from oneshot_nas.costs.latency import LatencyTable
     from oneshot_nas.errors import OneShotError
-    from oneshot_nas.search.constraints import ConstraintCheck, Constraints
+    from oneshot_nas.search.constraints import Constraints
     space, path = latency_table
     table = LatencyTable.load(str(path))
     cands = [space.sample(np.random.default_rng(i)) for i in range(20)]
     limit = float(np.median([table.predict(c) for c in cands]))
-    check = ConstraintCheck(LookupTable.build(space), Constraints(max_latency=limit, max_normalized_score=-1),
-                            table)
+    check = Constraints(max_latency=limit, max_normalized_score=-1).check(LookupTable.build(space),
+                                                                                     table)
     assert [check(c) for c in cands] == [table.predict(c) <= limit for c in cands]
-    check.check_reachable()
+    check.require_reachable()
     with pytest.raises(OneShotError, match="--max-latency 0.001 ms"):
-        ConstraintCheck(LookupTable.build(space), Constraints(max_latency=0.001), table).check_reachable()
+        Constraints(max_latency=0.001).check(LookupTable.build(space), table).require_reachable()
     with pytest.raises(OneShotError, match="needs a latency table"):
-        ConstraintCheck(LookupTable.build(space), Constraints(max_latency=5))
+        Constraints(max_latency=5).check(LookupTable.build(space))
 
 
 def test_latency_overhead_measured_under_load_cannot_drive_predictions_below_zero():
-    from oneshot_nas.deploy.latency import LatencyTable
+    from oneshot_nas.costs.latency import LatencyTable
     space = SearchSpace(input_size=32, num_classes=10)
     entries = {"1": [[[0.5] * space.num_scales for _ in range(space.num_blocks)] for _ in range(space.num_layers)]}
     table = LatencyTable(space, [1], {"1": 1.0}, {"1": 2.0}, {"1": 5.0}, entries, {})  # overhead above every call

@@ -176,7 +176,7 @@ def test_bad_train_values_get_one_line(argv, message, tmp_path):
 
 
 def _lut_missing_a_layer(tmp_path):
-    from oneshot_nas.complexity import LookupTable
+    from oneshot_nas.costs.tables import LookupTable
     from oneshot_nas.space import SearchSpace
     table = LookupTable.build(SearchSpace(input_size=32, num_classes=10), method="formula").to_dict()
     key = next(k for k, v in table.items() if isinstance(v, list) and len(v) == 20)

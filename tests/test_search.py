@@ -13,10 +13,10 @@ import pytest
 from mxnet import nd
 
 from oneshot_nas import bn_recalibration
-from oneshot_nas.complexity import LookupTable
+from oneshot_nas.costs import CostModel, LookupTable
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.nn import Supernet
-from oneshot_nas.search.constraints import ConstraintCheck, Constraints
+from oneshot_nas.search.constraints import Constraints
 from oneshot_nas.search.evaluator import Evaluator
 from oneshot_nas.search.genetic import GeneticSearch
 from oneshot_nas.search.proposer import Proposer
@@ -116,7 +116,7 @@ def fake_fitness(log):
 
 
 def test_genetic_search_never_evaluates_a_violating_candidate_and_is_seeded():
-    check = ConstraintCheck(TABLE, Constraints(max_flops=20, min_flops=15, max_normalized_score=-1))
+    check = Constraints(max_flops=20, min_flops=15, max_normalized_score=-1).check(TABLE)
 
     def run(seed):
         log = []
@@ -135,7 +135,7 @@ def test_genetic_search_never_evaluates_a_violating_candidate_and_is_seeded():
 
 
 def test_random_search_honours_the_iterations_and_block_search_fixes_channels():
-    check = ConstraintCheck(TABLE, Constraints(max_normalized_score=-1))
+    check = Constraints(max_normalized_score=-1).check(TABLE)
     log = []
     channels = (4,) * 20
     search = RandomSearch(Proposer(SPACE, check, np.random.default_rng(0), "block", fixed_channels=channels),
@@ -147,24 +147,24 @@ def test_random_search_honours_the_iterations_and_block_search_fixes_channels():
 
 
 def test_unreachable_constraints_fail_before_any_evaluation():
-    check = ConstraintCheck(TABLE, Constraints(max_flops=1.0))
+    check = Constraints(max_flops=1.0).check(TABLE)
     with pytest.raises(OneShotError, match=r"--max-flops 1: .*FLOPs \d+\.\d+M\.\.\d+\.\d+M"):
-        check.check_reachable()
+        check.require_reachable()
     with pytest.raises(OneShotError, match="no joint candidate meeting the constraints in 50 random draws"):
         Proposer(SPACE, check, np.random.default_rng(0), max_tries=50).random()
     with pytest.raises(OneShotError, match="unknown comparison model 'Nope'"):
-        ConstraintCheck(TABLE, Constraints(comparison_model="Nope"))
+        Constraints(comparison_model="Nope").check(TABLE)
 
 
 def test_ratio_and_score_constraints():
     cand = SPACE.sample(np.random.default_rng(0))
     cost = TABLE.cost(cand)
     ratio = cost.flops / 328e6
-    assert ConstraintCheck(TABLE, Constraints(flop_max=ratio * 1.001))(cand)
-    assert not ConstraintCheck(TABLE, Constraints(flop_max=ratio * 0.999))(cand)
+    assert Constraints(flop_max=ratio * 1.001).check(TABLE)(cand)
+    assert not Constraints(flop_max=ratio * 0.999).check(TABLE)(cand)
     score = cost.flops / 328e6 + cost.params / 3.4e6
-    assert Constraints(max_normalized_score=score * 0.999).violations(cost)
-    assert not Constraints(max_normalized_score=score * 1.001).violations(cost)
+    assert CostModel(TABLE).violations(Constraints(max_normalized_score=score * 0.999).limits(), cand)
+    assert not CostModel(TABLE).violations(Constraints(max_normalized_score=score * 1.001).limits(), cand)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import options
-from ..complexity import COMPARISON_MODELS, DEFAULT_COMPARISON
+from ..costs.tables import COMPARISON_MODELS, DEFAULT_COMPARISON
 from ..errors import OneShotError
 from ..sampling import SamplingOptions
 from .common import (add_candidate_args, add_network_args, candidates_from_args, preflight_out, progress,
@@ -95,7 +95,7 @@ def _register_reports(sub) -> None:
 
 
 def cmd_count(args) -> int:
-    from ..complexity import LookupTable, costs, normalized_score
+    from ..costs.tables import LookupTable, costs, normalized_score
     entry, cands = candidates_from_args(args)
     space = space_from_args(args, entry)
     for cand in cands:
@@ -120,7 +120,7 @@ def cmd_count(args) -> int:
 
 
 def cmd_lookup_table(args) -> int:
-    from ..complexity import LookupTable
+    from ..costs.tables import LookupTable
     space = space_from_args(args)
     preflight_out(args.out, 1 << 20)
     table = LookupTable.build(space, method=args.method, progress=sys.stderr.isatty() or args.progress)

@@ -122,7 +122,7 @@ def cmd_profile(args) -> int:
 def cmd_latency_table(args) -> int:
     import numpy as np
 
-    from ..deploy.latency import LatencyTable, prediction_errors
+    from ..costs.latency import LatencyTable, prediction_errors
     space = space_from_args(args)
     preflight_out(args.out, 1 << 20)
     sizes = sorted({1, *([args.batch_size] if args.batch_size else [])})

@@ -12,7 +12,7 @@ from typing import List
 
 from mxnet import nd, profiler
 
-from .latency import time_block
+from ..costs.latency import time_block
 
 
 def op_times(net, input_shape, repeats: int = 20, warmup: int = 3) -> dict:

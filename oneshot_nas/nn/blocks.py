@@ -4,7 +4,7 @@ Cost convention (ShuffleNet / SPOS): FLOPs = multiply-accumulates of convolution
 layers + one add per bias element + one op per pooled input element; BN and activations are free.
 Params = trainable weights including BN gamma/beta, excluding running statistics and the frozen
 shuffle-by-conv permutation. The formulas are written out by hand on purpose: they are checked against
-the count measured on the exported symbol graph (tests/test_complexity.py), which is what makes both
+the count measured on the exported symbol graph (tests/test_costs.py), which is what makes both
 trustworthy.
 """
 from __future__ import annotations

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..costs import first_meeting
 from ..errors import OneShotError
 from ..space import Candidate, SearchSpace
 
@@ -34,19 +35,16 @@ class Proposer:
         return Candidate(self.fixed_blocks or candidate.blocks, self.fixed_channels or candidate.channels)
 
     def random(self) -> Candidate:
-        for _ in range(self.max_tries):
-            candidate = self._fix(self.space.sample(self.rng))
-            if self.constraint(candidate):
-                return candidate
+        found = first_meeting(self.constraint, lambda: self._fix(self.space.sample(self.rng)), self.max_tries)
+        if found is not None:
+            return found
         raise OneShotError(f"no {self.mode} candidate meeting the constraints in {self.max_tries} random draws; "
                            "relax the constraints (or fix other genes)")
 
     def child(self, mother: Candidate, father: Candidate, mutate_chance: float, tries: int = 1000) -> Candidate:
         """Uniform crossover, then per-gene mutation of the searched genes; a child that violates the
         constraint is bred again (at most ``tries`` times, then a random qualified candidate)."""
-        for _ in range(tries):
-            child = self.space.mutate(self.space.crossover(mother, father, self.rng), self.rng, mutate_chance,
-                                      mutable=self.mode)
-            if self.constraint(child):
-                return child
-        return self.random()
+        def breed() -> Candidate:
+            return self.space.mutate(self.space.crossover(mother, father, self.rng), self.rng, mutate_chance,
+                                     mutable=self.mode)
+        return first_meeting(self.constraint, breed, tries) or self.random()

@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as np
 
 from .. import data, plots
-from ..complexity import LookupTable
+from ..costs import LatencyTable, LookupTable
 from ..errors import OneShotError
 from ..options import option
 from ..nn import Supernet
@@ -27,7 +27,7 @@ from ..devices import Devices
 from ..run_folder import RunFolder
 from ..checkpoints import preflight
 from ..utils import FolderLock, atomic_write_text, read_json_lines
-from .constraints import GROUP, ConstraintCheck, Constraints
+from .constraints import GROUP, Constraints
 from .evaluator import Evaluator
 from .genetic import GeneticSearch, Ranked
 from .proposer import Proposer
@@ -150,13 +150,11 @@ class Search:
         self._start(resume)
         table = (LookupTable.load(cfg.lookup_table, expected_space=self.space) if cfg.lookup_table
                  else LookupTable.build(self.space, method="formula"))
-        latency = None
-        if cfg.latency_table:
-            from ..deploy.latency import LatencyTable
-            latency = LatencyTable.load(cfg.latency_table, expected_space=self.space)
-        self.check = ConstraintCheck(table, Constraints(**cfg.constraints), latency, cfg.latency_batch_size)
+        latency = LatencyTable.load(cfg.latency_table, expected_space=self.space) if cfg.latency_table else None
+        self.check = Constraints(**cfg.constraints).check(table, latency, cfg.latency_batch_size)
+        self.costs = self.check.model
         self._validate_fixed_genes()
-        self.check.check_reachable(*self._stage_genes(cfg.stages()[0], None))
+        self.check.require_reachable(*self._stage_genes(cfg.stages()[0], None))
         self.rng = np.random.default_rng(cfg.seed)
         self.evaluator: Optional[Evaluator] = None  # built on first use: a finished search needs no supernet
         self.generation_label = ""
@@ -235,7 +233,7 @@ class Search:
 
     def _proposer(self, mode: str, best_blocks) -> Proposer:
         mode, blocks, channels = self._fixed(mode, best_blocks)
-        self.check.check_reachable(*self._stage_genes(mode, best_blocks))
+        self.check.require_reachable(*self._stage_genes(mode, best_blocks))
         return Proposer(self.space, self.check, self.rng, mode, fixed_blocks=blocks, fixed_channels=channels)
 
     def _searcher(self, proposer: Proposer):
@@ -257,11 +255,11 @@ class Search:
             if self.evaluator is None:
                 self.evaluator = self._build_evaluator()
             result = self.evaluator(candidate)
-            cost, score = self.check.cost(candidate), self.check.score(candidate)
+            cost, score = self.costs.cost(candidate), self.costs.score(candidate)
             self.records.add({
                 "candidate": key, "top1": result.top1, "top5": result.top5, "flops": cost.flops,
                 "params": cost.params, "normalized_score": score,
-                **({"latency_ms": self.check.latency_ms(candidate)} if self.check.latency is not None else {}),
+                **({"latency_ms": self.costs.latency_ms(candidate)} if self.costs.latency is not None else {}),
                 "fitness": self._target(result.top1, score), "generation": self.generation_label,
                 "recal_seconds": round(result.recal_seconds, 3), "val_seconds": round(result.val_seconds, 3),
                 "seconds": round(result.recal_seconds + result.val_seconds, 3), "bn_images": result.bn_images,
@@ -338,7 +336,7 @@ class Search:
         atomic_write_text(os.path.join(plot_dir, f"generation-{label}.json"),
                           json.dumps([r["candidate"] for r in records]))
         plots.search_scatter(records, os.path.join(plot_dir, f"generation-{label}.png"),
-                             title=f"generation {label}", comparison=self.check.constraints.comparison_model)
+                             title=f"generation {label}", comparison=self.costs.comparison_model)
 
     # ---- results -----------------------------------------------------------------------------
     def generations(self) -> List[tuple]:
@@ -363,12 +361,12 @@ class Search:
         if not ranked:
             raise OneShotError("the search evaluated no candidate")
         top = ranked[:c.topk]
-        LOG.info(topk_table(top, c.topk, self.check.constraints.comparison_model))
+        LOG.info(topk_table(top, c.topk, self.costs.comparison_model))
         by_generation = self.generations()
         plot_dir = os.path.join(c.out_dir, "plots")
         plots.search_progress(by_generation, os.path.join(c.out_dir, "progress.png"))
         plots.search_gif(by_generation, os.path.join(c.out_dir, "search.gif"),
-                         comparison=self.check.constraints.comparison_model)
+                         comparison=self.costs.comparison_model)
         best = best_json(top, self.space, c)
         atomic_write_text(os.path.join(c.out_dir, "best.json"), json.dumps(best, indent=1))
         LOG.info("wrote %s/best.json, records.jsonl, progress.png, search.gif and %s/generation-*.png; train the "

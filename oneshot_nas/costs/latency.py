@@ -140,6 +140,17 @@ class LatencyTable:
         calls = self.space.num_layers + 2
         return (self.stem[b] + self.tail[b] + blocks - (calls - 1) * self.overhead[b]) * self.scale[b]
 
+    def extreme(self, kind: str, batch_size: Optional[int] = None, blocks=None, channels=None) -> float:
+        """The smallest (``kind`` "min") or largest ("max") predicted latency over the allowed genes (None: all;
+        one list for every layer or one per layer): each layer's extreme cell, as the prediction is a sum."""
+        b = str(batch_size or self.batch_sizes[0])
+        pick = min if kind == "min" else max
+        per_layer = [self.space.per_layer(blocks, self.space.num_blocks),
+                     self.space.per_layer(channels, self.space.num_scales)]
+        cells = [pick(((g, c) for g in allowed_b for c in allowed_c), key=lambda gc, i=i: self.entries[b][i][gc[0]][gc[1]])
+                 for i, (allowed_b, allowed_c) in enumerate(zip(*per_layer))]
+        return self.predict(Candidate(tuple(g for g, _ in cells), tuple(c for _, c in cells)), batch_size)
+
     # ---- persistence -----------------------------------------------------------------------------
     def save(self, path: str) -> None:
         atomic_write_text(path, json.dumps({
@@ -149,7 +160,7 @@ class LatencyTable:
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LatencyTable":
-        from ..complexity import load_space_table
+        from .tables import load_space_table
         data, space = load_space_table(path, "latency table", FORMAT, expected_space,
                                        "`python -m oneshot_nas latency-table --out FILE [network flags]`")
         return cls(space, data["batch_sizes"], data["stem_ms"], data["tail_ms"], data["call_overhead_ms"],

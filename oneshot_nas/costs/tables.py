@@ -1,6 +1,6 @@
 """FLOPs and params three ways: formula, measured on the symbol graph, and the lookup table.
 
-All three must agree exactly for every candidate (tests/test_complexity.py); the table is the fast
+All three must agree exactly for every candidate (tests/test_costs.py); the table is the fast
 one that samplers and searchers use, the symbol count is the ground truth.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ import json
 import math
 from typing import Dict, Iterable, Optional
 
-from .errors import OneShotError
-from .nn.blocks import Cost, block_cost, stem_cost, tail_cost
-from .space import Candidate, SearchSpace
-from .utils import atomic_write_text
+from ..errors import OneShotError
+from ..nn.blocks import Cost, block_cost, stem_cost, tail_cost
+from ..space import Candidate, SearchSpace
+from ..utils import atomic_write_text
 
 # name -> (FLOPs, params) of the models a candidate is normalised against (the original's
 # --comparison-model names, plus short aliases).
@@ -114,7 +114,7 @@ def measure_symbol(sym, data_shape, count_bn: bool = True) -> Cost:
 def subnet_symbol(space: SearchSpace, candidate: Candidate, shuffle_by_conv: bool = False):
     import mxnet as mx
 
-    from .nn import build_subnet
+    from ..nn import build_subnet
     net = build_subnet(space, candidate, shuffle_by_conv=shuffle_by_conv)
     net.hybridize()
     return net(mx.sym.var("data"))
@@ -166,22 +166,14 @@ class LookupTable:
         """Cheapest and most expensive candidates' cost, per metric (layers are independent),
         optionally over the allowed block / channel genes only: one list of genes for every layer, or
         one list per layer."""
-        blocks = self._per_layer(block_genes, self.space.num_blocks)
-        channels = self._per_layer(channel_genes, self.space.num_scales)
+        blocks = self.space.per_layer(block_genes, self.space.num_blocks)
+        channels = self.space.per_layer(channel_genes, self.space.num_scales)
         lo = hi = self.stem + self.tail
         for row, allowed_b, allowed_c in zip(self.entries, blocks, channels):
             cells = [Cost(*row[b][c]) for b in allowed_b for c in allowed_c]
             lo = lo + Cost(min(c.flops for c in cells), min(c.params for c in cells))
             hi = hi + Cost(max(c.flops for c in cells), max(c.params for c in cells))
         return {"min": lo, "max": hi}
-
-    def _per_layer(self, genes, count: int):
-        if genes is None:
-            genes = range(count)
-        genes = list(genes)
-        if genes and hasattr(genes[0], "__iter__"):
-            return [list(g) for g in genes]
-        return [genes] * self.space.num_layers
 
     # ---- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -236,7 +228,7 @@ def _block_symbol_cost(space: SearchSpace, layer, block_gene: int, channel_gene:
     """Measure one block alone on its own symbol graph (for building a table by measurement)."""
     import mxnet as mx
 
-    from .nn.blocks import ShuffleBlock
+    from ..nn.blocks import ShuffleBlock
     block = ShuffleBlock(layer, block_gene, space.mid_channels(layer, channel_gene),
                          space.stage_activation(layer.stage), space.stage_uses_se(layer.stage),
                          prefix=f"l{layer.index}b{block_gene}c{channel_gene}_")

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ALL_FLAG_COMBOS, combo_id
 from oneshot_nas import zoo
-from oneshot_nas.complexity import (LookupTable, formula_cost, measure_symbol, normalized_score,
+from oneshot_nas.costs.tables import (LookupTable, formula_cost, measure_symbol, normalized_score,
                                     subnet_symbol, symbol_cost)
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.nn.blocks import Cost
@@ -149,3 +149,49 @@ def test_subnet_symbol_has_no_unknown_ops():
             "broadcast_mul", "Concat", "concat", "slice_axis", "Reshape", "reshape", "SwapAxis", "swapaxes",
             "Dropout", "Flatten", "flatten"}
     assert ops - counted - free == set(), "an op the counter does not know about would be silently free"
+
+
+# ---- the one cost interface (costs.limits) -----------------------------------------------------
+
+def test_the_supernet_box_and_the_search_flags_are_one_vocabulary():
+    """A box from the original's training flags and the same bounds as search flags accept the same paths,
+    through the one check; reachability is decided by the same code for both."""
+    from oneshot_nas.costs import CostModel, LimitCheck
+    from oneshot_nas.sampling import Box
+    from oneshot_nas.search.constraints import Constraints
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    table = LookupTable.build(space)
+    box = Box.parse("flops-9-params-3.5", "flops-6-params-2.5")
+    as_box = LimitCheck(CostModel(table), box.limits())
+    as_search = Constraints(max_flops=9, min_flops=6, max_params=3.5, min_params=2.5,
+                            max_normalized_score=-1).check(table)
+    rng = np.random.default_rng(0)
+    cands = [space.sample(rng) for _ in range(300)]
+    decisions = [box.contains(table.cost(c)) for c in cands]
+    assert 0 < sum(decisions) < len(cands)  # the box cuts through the sample: the test can fail
+    assert [as_box(c) for c in cands] == decisions == [as_search(c) for c in cands]
+    drawn = as_box.draw(lambda: space.sample(rng), 10000, "widen it")
+    assert box.contains(table.cost(drawn))
+    unreachable = Box.parse("flops-1-params-3.5", "flops-0.5-params-2.5")
+    with pytest.raises(OneShotError, match=r"--train-upper-constraints flops-1-params-3.5: .*FLOPs"):
+        LimitCheck(CostModel(table), unreachable.limits()).require_reachable()
+    with pytest.raises(OneShotError, match="--max-flops 1: .*FLOPs"):
+        Constraints(max_flops=1).check(table).require_reachable()
+
+
+def test_latency_extremes_bound_every_prediction_and_are_attained():
+    from oneshot_nas.costs import LatencyTable
+    space = SearchSpace(input_size=32, num_classes=10)
+    rng = np.random.default_rng(3)
+    entries = {"1": rng.uniform(0.1, 2.0, (space.num_layers, space.num_blocks, space.num_scales)).tolist()}
+    table = LatencyTable(space, [1], {"1": 1.0}, {"1": 2.0}, {"1": 0.05}, entries, {})
+    predictions = [table.predict(space.sample(rng)) for _ in range(500)]
+    low, high = table.extreme("min"), table.extreme("max")
+    assert low <= min(predictions) and max(predictions) <= high
+    cells = np.asarray(entries["1"])
+    best = Candidate(tuple(int(np.unravel_index(np.argmin(layer), layer.shape)[0]) for layer in cells),
+                     tuple(int(np.unravel_index(np.argmin(layer), layer.shape)[1]) for layer in cells))
+    assert low == pytest.approx(table.predict(best))
+    # restricted genes: only block 0 and channel 9 allowed -> exactly that candidate
+    only = Candidate((0,) * space.num_layers, (9,) * space.num_layers)
+    assert table.extreme("min", blocks=[0], channels=[9]) == pytest.approx(table.predict(only))
