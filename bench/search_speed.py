@@ -49,15 +49,11 @@ def original_procedure(net, params_file, cand, bn, val, momentum=0.9):
     tic = time.perf_counter()
     net.load_parameters(params_file)
     for x, _ in bn:
-        layers.BN_RECORDER = []
-        try:
-            with autograd.train_mode():
-                net(x, cand)
-            for running_mean, running_var, mean, var in layers.BN_RECORDER:
-                running_mean[:] = momentum * running_mean + (1 - momentum) * mean
-                running_var[:] = momentum * running_var + (1 - momentum) * var
-        finally:
-            layers.BN_RECORDER = None
+        with layers.recording_bn_stats() as recorded, autograd.train_mode():
+            net(x, cand)
+        for running_mean, running_var, mean, var in recorded:
+            running_mean[:] = momentum * running_mean + (1 - momentum) * mean
+            running_var[:] = momentum * running_var + (1 - momentum) * var
     nd.waitall()
     recal = time.perf_counter() - tic
     tic = time.perf_counter()

@@ -60,18 +60,15 @@ def padding_comparison(net, space, batch, steps):
     rng = np.random.default_rng(0)
     step = training_step(net, space, batch, rng)
     times = {True: [], False: []}
-    try:
-        for i in range(steps + 1):
-            cand = space.sample(rng)
-            for pad in (False, True):
-                layers.PAD_WIDTH_ON_CPU = pad
+    for i in range(steps + 1):
+        cand = space.sample(rng)
+        for pad in (False, True):
+            with layers.width_padding(pad):
                 start = time.perf_counter()
                 step(cand)
                 nd.waitall()
-                if i:  # the first round warms up
-                    times[pad].append(time.perf_counter() - start)
-    finally:
-        layers.PAD_WIDTH_ON_CPU = True
+            if i:  # the first round warms up
+                times[pad].append(time.perf_counter() - start)
     plain, padded = np.array(times[False]), np.array(times[True])
     # the ratio per pair of steps (same path, seconds apart) cancels the VM's slower drifts
     return float(np.median(plain)), float(np.median(padded)), float(np.median(plain / padded))

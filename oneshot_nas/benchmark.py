@@ -21,7 +21,7 @@ import numpy as np
 
 from .costs import LookupTable, formula_cost
 from .errors import OneShotError
-from .search.constraints import Constraints
+from .search.constraints import Constraints, upgraded
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
 from .utils import FolderLock, atomic_write_text, read_json_lines
@@ -78,17 +78,10 @@ def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Seque
 def recipe_differences(old: dict, new: dict) -> List[str]:
     """'name: old -> new' for every recipe option that differs; an option that only one side has (a newer
     or older version of this project) counts only when its value is not the option's default."""
-    from .training import TrainConfig
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-                if f.default is not dataclasses.MISSING}
-    out = []
-    for key in sorted(set(old) | set(new)):
-        if key in PER_RUN_FIELDS:
-            continue
-        a, b = old.get(key, defaults.get(key)), new.get(key, defaults.get(key))
-        if a != b:
-            out.append(f"{key}: {a!r} -> {b!r}")
-    return out
+    from .train_config import with_defaults
+    old, new = with_defaults(old), with_defaults(new)
+    return [f"{key}: {old[key]!r} -> {new[key]!r}" for key in sorted(old)
+            if key not in PER_RUN_FIELDS and old[key] != new[key]]
 
 
 def read_benchmark(path: str) -> List[dict]:
@@ -129,6 +122,7 @@ class Benchmark:
             with open(self.meta_path) as f:
                 saved = json.load(f)
             old, new = saved.get("plan", {}), meta["plan"]
+            old["constraints"] = upgraded(old.get("constraints", {}))
             detail = recipe_differences(old.get("recipe", {}), new["recipe"])
             changed = sorted(k for k in set(old) | set(new) if k != "recipe" and old.get(k) != new.get(k))
             changed += ["recipe"] if detail else []
@@ -161,7 +155,7 @@ class Benchmark:
         return done
 
     def _one(self, name: str, cand: str, seed: int, train, number: int, total: int) -> dict:
-        from .training import TrainConfig
+        from .train_config import TrainConfig
         run_dir = os.path.join(self.work_dir, f"{name}-seed{seed}")
         cfg = TrainConfig(**self.plan.recipe, candidate=cand, seed=seed, save_dir=run_dir)
         LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)

@@ -51,13 +51,9 @@ def recalibrate(net, forward: Callable, batches: Iterable[Sequence], ctx_list) -
 
 def _record_batch_stats(forward: Callable, data) -> list:
     """(running_mean, running_var, batch_mean, batch_var) of every BN the forward passes, in order."""
-    layers.BN_RECORDER = []
-    try:
-        with autograd.train_mode():
-            forward(data)
-        return layers.BN_RECORDER
-    finally:
-        layers.BN_RECORDER = None
+    with layers.recording_bn_stats() as recorded, autograd.train_mode():
+        forward(data)
+    return recorded
 
 
 def running_stat_params(net) -> List:

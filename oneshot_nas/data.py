@@ -29,6 +29,8 @@ FASHION_MNIST_FILES = {
 }
 # Fashion-MNIST pixel statistics (of the training set, on the 0..1 scale).
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                         "Ankle boot")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +96,25 @@ class _Pipeline:
         return list(self.iter_fixed_subset(num_images, seed, batch_size))
 
 
+def grey_to_input(grey: np.ndarray, input_size: int):
+    """N x 32 x 32 uint8 grey images (Fashion-MNIST padded from 28) -> the network's normalised N x 3 x S x S."""
+    from mxnet import nd
+    x = (grey.astype(np.float32) / 255.0 - FASHION_MEAN) / FASHION_STD
+    x = np.repeat(x[:, None], 3, axis=1)
+    out = to_nd(x)
+    if input_size != x.shape[-1]:
+        out = nd.contrib.BilinearResize2D(out, height=input_size, width=input_size)
+    return out
+
+
+def imagenet_eval_transform(input_size: int, crop_ratio: float):
+    """The validation transform of ImageNet-style images (HWC uint8 -> normalised CHW): resize the short side
+    to input_size / crop_ratio, centre crop, normalise."""
+    from mxnet.gluon.data.vision import transforms as T
+    return T.Compose([T.Resize(int(math.ceil(input_size / crop_ratio)), keep_ratio=True), T.CenterCrop(input_size),
+                      T.ToTensor(), T.Normalize([m / 255 for m in MEAN_RGB], [s / 255 for s in STD_RGB])])
+
+
 class ArrayPipeline(_Pipeline):
     """In-memory grey images -> 3 x S x S batches: zero-pad 28 -> 32 (then resize if S != 32),
     training augmentation = random crop from a 4-pixel padded image + horizontal flip, vectorised."""
@@ -108,13 +129,7 @@ class ArrayPipeline(_Pipeline):
         self.num_classes = num_classes or int(labels.max()) + 1
 
     def _normalise(self, grey: np.ndarray):
-        from mxnet import nd
-        x = (grey.astype(np.float32) / 255.0 - FASHION_MEAN) / FASHION_STD
-        x = np.repeat(x[:, None], 3, axis=1)
-        out = to_nd(x)
-        if self.input_size != x.shape[-1]:
-            out = nd.contrib.BilinearResize2D(out, height=self.input_size, width=self.input_size)
-        return out
+        return grey_to_input(grey, self.input_size)
 
     def _augment(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, h, w = grey.shape
@@ -275,8 +290,7 @@ class FolderPipeline(_Pipeline):
                               T.RandomFlipLeftRight(),
                               T.RandomColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
                               T.RandomLighting(0.1), T.ToTensor(), normalise])
-        return T.Compose([T.Resize(int(math.ceil(self.input_size / self.crop_ratio)), keep_ratio=True),
-                          T.CenterCrop(self.input_size), T.ToTensor(), normalise])
+        return imagenet_eval_transform(self.input_size, self.crop_ratio)
 
     def _loader(self, dataset, train: bool, batch_size: int, sampler=None):
         from mxnet.gluon.data import DataLoader

@@ -48,6 +48,13 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def spelling(cls, name: str) -> str:
+    """How the option of field ``name`` is shown and named in messages: its first flag (an original spelling
+    declared in ``flags`` comes first)."""
+    meta = next(meta for f, meta in declared(cls) if f.name == name)
+    return meta["flags"][0] if meta["flags"] else flag(name)
+
+
 def add_options(parser, cls, *, unset: Iterable[str] = (), skip: Iterable[str] = (),
                 only: Optional[Iterable[str]] = None, group: Optional[str] = None,
                 defaults: Optional[Dict[str, Any]] = None) -> None:

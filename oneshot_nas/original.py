@@ -73,20 +73,3 @@ def describe(arrays: Dict[str, object]) -> str:
     supernet = any(re.match(r"features\.\d+\.block_", n) for n in names)
     return (f"an original {'supernet (ShuffleNas)' if supernet else 'fixed subnet (ShuffleNas_fixArch)'} with "
             f"{len(layers)} choice layers, {'SE' if se else 'no SE'}, {classes} classes, {len(names)} arrays")
-
-
-def load_into(net, path: str) -> bool:
-    """Load ``path`` into ``net`` when it holds the original's names; False when it is not in that format
-    (the caller then loads it as ours). ``net`` must be initialised with known shapes."""
-    import mxnet as mx
-    try:
-        arrays = mx.nd.load(path)
-    except mx.base.MXNetError:
-        raise OneShotError(f"{path} is not an MXNet parameter file (or it is damaged)") from None
-    if not isinstance(arrays, dict) or not is_original(arrays):
-        return False
-    params = list(net.collect_params().items())
-    mapped = map_onto(arrays, params, path)
-    for name, param in params:
-        param.set_data(mapped[name])
-    return True

@@ -16,7 +16,8 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from .errors import OneShotError
-from .search.run import Search, SearchConfig
+from .search.config import SearchConfig
+from .search.run import Search
 from .run_folder import RunFolder
 from .utils import atomic_write_text
 
@@ -151,12 +152,13 @@ def _interval(ci: Optional[List[float]]) -> str:
 def score_candidates(cfg: SearchConfig, candidates: List[str]) -> Dict[str, dict]:
     """Supernet top-1 (BN recalibrated, on ``cfg.val_split``) of each candidate, one record per line in
     OUT_DIR/supernet-scores.jsonl, which is also the memo of a resumed study."""
-    from .search.run import Records, build_evaluator
+    from .search.evaluator import build_evaluator
+    from .search.state import Records
     from .space import Candidate
     os.makedirs(cfg.out_dir, exist_ok=True)
     records = Records(os.path.join(cfg.out_dir, "supernet-scores.jsonl"))
     records.load()
-    space, ctx = cfg.search_space_obj, cfg.contexts()
+    space, ctx = cfg.search_space, cfg.contexts()
     evaluator = None
     for i, cand in enumerate(candidates):
         if cand in records.by_candidate:
@@ -184,7 +186,7 @@ def benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, bootstrap: int 
 
 
 def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, bootstrap: int) -> dict:
-    space = cfg.search_space_obj
+    space = cfg.search_space
     from .costs.tables import LookupTable
     from .space import Candidate
     table = LookupTable.build(space, method="formula")

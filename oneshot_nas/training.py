@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import mxnet as mx
 import numpy as np
@@ -22,136 +22,20 @@ from mxnet import autograd, gluon, nd
 
 from . import bn_recalibration, data
 from .checkpoints import Checkpoints, disk_error, preflight
-from .devices import Devices, evaluate, split
+from .devices import evaluate, split
 from .distributed import horovod_trainer, init_horovod
 from .errors import OneShotError
 from .nn import Supernet, build_subnet
-from . import options
-from .options import option
 from .schedules import averaged_blocks, learning_rate
-from .space import Candidate, SearchSpace
+from .space import Candidate
 from .run_folder import RUN_FILES, RunFolder
+from .train_config import RESUME_MAY_CHANGE, TrainConfig, config_changes
 from .utils import FolderLock, atomic_write_text
+from .weights import load_weights
 
 LOG = logging.getLogger("oneshot_nas")
 
 
-MODEL, OPTIMISATION, RUN = "model", "optimisation", "checkpoints and logs"
-LR_MODES = ("step", "poly", "cosine")
-
-
-@dataclasses.dataclass
-class TrainConfig(data.DataSource, Devices):
-    """Everything a training run depends on; resolved once by the CLI and dumped next to the outputs."""
-
-    space: dict
-    candidate: Optional[str]            # None = supernet
-    use_all_blocks: bool = option(False, "supernet: average all four blocks per layer", group=MODEL)
-    dropout: Optional[float] = option(None, "dropout before the classifier (default 0.2 with SE, else 0.1)",
-                                      type=float, group=MODEL)
-    sampling: dict = dataclasses.field(default_factory=dict)  # SamplingOptions (supernet only)
-    reduced_dataset_scale: int = option(1, "train only 1/N of the batches each epoch", group="data")
-    train_limit: Optional[int] = option(None, "use only the first N training images (small runs)", type=int,
-                                        group="data")
-    val_limit: Optional[int] = option(None, "use only the first N validation images", type=int, group="data")
-    bn_images: int = option(1000, "supernet validation: training images (fixed, seeded) for BN recalibration",
-                            group="data")
-    batch_size: int = option(32, "per device", group=OPTIMISATION)
-    kvstore: str = option("device", "device, local, dist_sync (launched with DMLC_* variables) or horovod "
-                                    "(launched with horovodrun, one process per device; needs WITH_HOROVOD=1 sh "
-                                    "scripts/setup.sh)", group=OPTIMISATION)
-    num_epochs: int = option(3, "", group=OPTIMISATION)
-    lr: float = option(0.1, "", group=OPTIMISATION)
-    momentum: float = option(0.9, "", group=OPTIMISATION)
-    wd: float = option(4e-5, "", group=OPTIMISATION)
-    lr_mode: str = option("cosine", "", choices=LR_MODES, group=OPTIMISATION)
-    lr_decay: float = option(0.1, "", group=OPTIMISATION)
-    lr_decay_epoch: str = option("40,60", "step mode: comma list of epochs", group=OPTIMISATION)
-    warmup_lr: float = option(0.0, "", group=OPTIMISATION)
-    warmup_epochs: int = option(0, "", group=OPTIMISATION)
-    label_smoothing: bool = option(False, "label smoothing 0.1", group=OPTIMISATION)
-    mixup: bool = option(False, "", group=OPTIMISATION)
-    mixup_alpha: float = option(0.2, "", group=OPTIMISATION)
-    mixup_off_epoch: int = option(0, "no mixup in the last N epochs", group=OPTIMISATION)
-    no_wd: bool = option(False, "no weight decay on BN gamma/beta and biases", group=OPTIMISATION)
-    dtype: str = option("float32", "float16 uses multi-precision", choices=("float32", "float16"),
-                        group=OPTIMISATION)
-    mode: str = option("imperative", "hybrid: hybridize the fixed subnet (the supernet always runs imperatively)",
-                       choices=("imperative", "hybrid"), group=OPTIMISATION)
-    seed: int = option(0, "", group=OPTIMISATION)
-    save_dir: str = option("runs/train", "", group=RUN)
-    # GluonCV's (and the original's) default: the checkpoints of every 10th epoch are kept besides last/best
-    save_frequency: int = option(10, "also keep epoch-N checkpoints every N epochs", group=RUN)
-    log_interval: int = option(50, "", group=RUN)
-    overwrite: bool = option(False, "delete the run in --save-dir and start over (without it, `train` refuses a "
-                                    "folder that holds one)", group=RUN)
-    deterministic: bool = option(False, "bit-identical runs for the same seed: MKL-DNN off "
-                                        "(MXNET_MKLDNN_ENABLED=0), slower on CPU", group=RUN)
-
-    @property
-    def search_space(self) -> SearchSpace:
-        return SearchSpace.from_dict(self.space)
-
-    def validate(self) -> None:
-        """Every value that would otherwise be read as something else, refused with the fix."""
-        for name in ("batch_size", "num_epochs", "reduced_dataset_scale", "bn_images"):
-            if getattr(self, name) < 1:
-                raise OneShotError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
-        for name in ("train_limit", "val_limit"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise OneShotError(f"--{name.replace('_', '-')} must be at least 1 image (leave it out to use "
-                                   f"all of them), not {value}")
-        images = (self.train_limit or 0) // max(1, self.reduced_dataset_scale)
-        if self.train_limit and images < self.batch_size * max(1, self.num_gpus or self.num_cpu_contexts):
-            raise OneShotError(f"--train-limit {self.train_limit} gives {images} images per epoch, less than one "
-                               f"batch of {self.batch_size} per device: nothing would be trained; raise "
-                               "--train-limit or lower --batch-size")
-        for name in ("lr", "wd", "momentum", "warmup_lr", "warmup_epochs", "save_frequency", "log_interval"):
-            if getattr(self, name) < 0:
-                raise OneShotError(f"--{name.replace('_', '-')} must not be negative, not {getattr(self, name)}")
-
-
-# Options that may change when a run is resumed (after a NaN stop: a lower --lr; a longer run: --num-epochs);
-# the change is recorded in config.json's "changes". Any other difference is refused.
-RESUME_MAY_CHANGE = ("num_epochs", "lr", "momentum", "wd", "lr_mode", "lr_decay", "lr_decay_epoch", "warmup_lr",
-                     "warmup_epochs", "batch_size", "log_interval", "save_frequency")
-# Not part of what a run is: where it is, and how this invocation was started.
-RESUME_IGNORES = ("save_dir", "overwrite", "deterministic", "changes")
-PATH_FIELDS = ("data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx")
-
-
-def comparable(config: dict) -> dict:
-    """A config in JSON form with paths resolved, for comparing a resumed run's options with the saved ones;
-    options missing from it (saved by an older version) take their defaults."""
-    from .sampling import SamplingOptions
-    defaults = {f.name: options.default_of(f) for f in dataclasses.fields(TrainConfig)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    config = {**defaults, **config}
-    config["sampling"] = {**dataclasses.asdict(SamplingOptions()), **(config.get("sampling") or {})}
-    out = json.loads(json.dumps({k: v for k, v in config.items() if k not in RESUME_IGNORES}))
-    for name in PATH_FIELDS:
-        if out.get(name):
-            out[name] = os.path.realpath(os.path.expanduser(out[name]))
-    return out
-
-
-def config_changes(saved: dict, given: dict) -> Tuple[dict, List[str]]:
-    """(allowed changes {name: [saved, given]}, refused differences as 'name: saved -> given')."""
-    old, new = comparable(saved), comparable(given)
-    allowed, refused = {}, []
-    for name in sorted(set(old) | set(new)):
-        if old.get(name) != new.get(name):
-            if name in RESUME_MAY_CHANGE:
-                allowed[name] = [old.get(name), new.get(name)]
-            else:
-                refused.append(f"--{name.replace('_', '-')}: {old.get(name)!r} -> {new.get(name)!r}")
-    return allowed, refused
-
-
-# ---------------------------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------------------------
 def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_index: int = 0):
     return data.make_pipelines(cfg, cfg.search_space, cfg.batch_size * num_devices,
                                cfg.seed, num_parts, part_index, train_limit=cfg.train_limit, val_limit=cfg.val_limit)
@@ -231,6 +115,8 @@ class Run:
         if self.is_chief:
             preflight(cfg.save_dir, self._checkpoint_bytes(), "the run folder")
         changes = self._resume() if resume else None
+        if self.start_epoch == 0:  # not continued from this folder's checkpoint
+            self._start_from_files()
         if self.is_chief:  # only now, after the resume check: a refused resume leaves config.json as it was
             self._write_config(changes)
             self.folder.write_split(self.train_data.split)
@@ -277,6 +163,23 @@ class Run:
             history.append({"at_epoch": self.start_epoch, "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                             "changed": changes})
         self.folder.write_config({**dataclasses.asdict(self.cfg), "changes": history})
+
+    def _start_from_files(self) -> None:
+        """--resume-params / --resume-states / --resume-epoch: the original's way to start from any checkpoint."""
+        c = self.cfg
+        if c.resume_params:
+            kind = load_weights(self.net, c.resume_params, self.ctx)
+            LOG.info("weights from %s (%s format)", c.resume_params, kind)
+        if c.resume_states:
+            try:
+                self.trainer.load_states(c.resume_states)
+            except (ValueError, OSError, AssertionError, mx.base.MXNetError) as e:
+                raise OneShotError(f"--resume-states {c.resume_states} does not fit this network's optimiser "
+                                   f"({type(e).__name__}); give the .states file saved with --resume-params") from None
+            LOG.info("optimiser states from %s", c.resume_states)
+        self.start_epoch = c.resume_epoch
+        if c.resume_epoch:
+            LOG.info("starting at epoch %d (--resume-epoch)", c.resume_epoch)
 
     def _resume(self) -> Optional[dict]:
         newest = self.checkpoints.newest("last")

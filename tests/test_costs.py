@@ -195,3 +195,62 @@ def test_latency_extremes_bound_every_prediction_and_are_attained():
     # restricted genes: only block 0 and channel 9 allowed -> exactly that candidate
     only = Candidate((0,) * space.num_layers, (9,) * space.num_layers)
     assert table.extreme("min", blocks=[0], channels=[9]) == pytest.approx(table.predict(only))
+
+
+# ---- the original codebase's models/lookup_table.json --------------------------------------------
+
+def original_format(table: LookupTable, layout: str = "OneShot") -> dict:
+    """Our table written as the original's models/lookup_table.json (millions, its key names)."""
+    space = table.space
+    config = {"use_se": space.use_se, "last_conv_after_pooling": space.last_conv_after_pooling,
+              "channels_layout": layout, "stage_repeats": list(space.stage_repeats),
+              "stage_out_channels": {"OneShot": [64, 160, 320, 640], "ShuffleNetV2+": [48, 128, 256, 512]}[layout],
+              "channel_scales": [t / 10 for t in space.scale_tenths], "first_conv_out_channel": 16,
+              "input_size": space.input_size, "last_conv_out_channel": 1024}
+    return {"config": config, **{
+        metric: {"input_block": getattr(table.stem, metric) / 1e6, "output_block": getattr(table.tail, metric) / 1e6,
+                 "nas_block": [[[cell[i] / 1e6 for cell in block] for block in layer] for layer in table.entries]}
+        for i, metric in enumerate(("flops", "params"))}}
+
+
+def test_our_formulas_give_the_numbers_of_the_table_the_original_ships():
+    """Spot values of the original's models/lookup_table.json (SE + MobileNetV3 tail, 224 px, 1000 classes;
+    FLOPs and params in millions, as it stores them)."""
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=224, num_classes=1000)
+    table = LookupTable.build(space)
+    shipped = {("input_block",): (5.419008, 0.000464), ("output_block",): (1.712744, 1.681384),
+               (0, 0, 0): (3.531136, 0.001022), (1, 0, 0): (1.373568, 0.000526), (19, 3, 9): (40.91368, 0.8916)}
+    for where, (flops, params) in shipped.items():
+        ours = (table.stem if where == ("input_block",) else table.tail if where == ("output_block",)
+                else Cost(*table.entries[where[0]][where[1]][where[2]]))
+        assert (ours.flops / 1e6, ours.params / 1e6) == pytest.approx((flops, params), abs=1e-6)
+
+
+def test_the_original_lookup_table_loads_for_its_config_and_is_refused_for_another(tmp_path):
+    space = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=224, num_classes=1000)
+    ours = LookupTable.build(space)
+    path = tmp_path / "lookup_table.json"
+    path.write_text(json.dumps(original_format(ours), indent=4))
+    loaded = LookupTable.load(str(path), expected_space=space)
+    assert loaded.space == space
+    rng = np.random.default_rng(0)
+    for cand in [space.sample(rng) for _ in range(20)]:
+        assert loaded.cost(cand) == ours.cost(cand)
+    # the classes are read back from the output block: a 10-class table is a 10-class space
+    ten = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=224, num_classes=10)
+    path10 = tmp_path / "lookup_table_10.json"
+    path10.write_text(json.dumps(original_format(LookupTable.build(ten))))
+    assert LookupTable.load(str(path10)).space == ten
+    for other in (ten, SearchSpace(input_size=224, num_classes=1000)):
+        with pytest.raises(OneShotError, match=r"the original's format\) was built for .* not for "):
+            LookupTable.load(str(path), expected_space=other)
+    damaged = original_format(ours)
+    damaged["flops"]["nas_block"] = damaged["flops"]["nas_block"][:19]
+    (tmp_path / "damaged.json").write_text(json.dumps(damaged))
+    with pytest.raises(OneShotError, match=r"nas_block is \(19, 4, 10\), not \(20, 4, 10\)"):
+        LookupTable.load(str(tmp_path / "damaged.json"))
+    modified = original_format(ours)
+    modified["config"]["last_conv_out_channel"] = 1280
+    (tmp_path / "modified.json").write_text(json.dumps(modified))
+    with pytest.raises(OneShotError, match="last_conv_out_channel is 1280, where the OneShot network has 1024"):
+        LookupTable.load(str(tmp_path / "modified.json"))

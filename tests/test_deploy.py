@@ -1,6 +1,7 @@
 """Deployment: folded BN and the shuffle-by-conv export compute what the trained subnet computes."""
 import itertools
 import json
+import re
 
 import mxnet as mx
 import numpy as np
@@ -196,10 +197,70 @@ def test_quantize_and_evaluate_commands(tmp_path):
     x = nd.random.uniform(-1, 1, (8, 3, 32, 32))
     a, b = loaded32(x).asnumpy().ravel(), loaded8(x).asnumpy().ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.9  # int8 approximates the fp32 logits
+    np.save(tmp_path / "x.npy", x.asnumpy())
+    said = cli("predict", "--params", str(tmp_path / "int8-0000.params"), "--npy", str(tmp_path / "x.npy"),
+               "--out", str(tmp_path / "int8-logits.npy"))
+    assert "exported model" in said and "(int8)" in said and said.count("x.npy[") == 8
+    assert np.allclose(np.load(tmp_path / "int8-logits.npy").ravel(), b, atol=1e-4 * np.abs(b).max())
     bad = subprocess.run([sys.executable, "-m", "oneshot_nas", "quantize", "--params", str(run / "best.params"),
                           "--out", str(tmp_path / "x"), "--exclude-layers", "nope"], env=env, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "no conv layer named nope" in bad.stderr and "tail_output" in bad.stderr
+
+
+def test_predict_runs_a_run_an_export_and_an_int8_model_on_images_preprocessed_as_validation(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+
+    from oneshot_nas.data import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, ArrayPipeline, load_fashion_mnist
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("needs the dataset-fashion-mnist package")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "2"}
+    space = SearchSpace(input_size=32, num_classes=10)
+    cand = space.sample(np.random.default_rng(5))
+    net = trained_looking(space, cand, seed=2)
+    run = saved_run(tmp_path, net, space, cand, dataset="fashion-mnist", seed=0)
+    test = load_fashion_mnist(splits=("test",))["test"]
+    images, labels = test[0][:3], test[1][:3]
+    paths = []
+    for i, grey in enumerate(images):
+        paths.append(str(tmp_path / f"image{i}.png"))
+        cv2.imwrite(paths[-1], grey)
+    x, _ = next(ArrayPipeline(images, labels, 3, train=False, input_size=32).epoch_batches(0))
+    expected = net(x).asnumpy()
+
+    def predict(*argv):
+        return subprocess.run([sys.executable, "-m", "oneshot_nas", "predict", *argv], env=env, capture_output=True,
+                              text=True)
+
+    out = predict("--params", str(run / "best.params"), *paths, "--out", str(tmp_path / "logits.npy"), "--top", "3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    logits = np.load(tmp_path / "logits.npy")
+    assert logits.shape == (3, 10) and np.abs(logits - expected).max() <= 1e-4 * np.abs(expected).max()
+    best = int(np.argmax(expected[0]))
+    assert f"image0.png: {best} {FASHION_MNIST_CLASSES[best]} " in out.stdout
+    subprocess.run([sys.executable, "-m", "oneshot_nas", "export", "--params", str(run / "best.params"), "--out",
+                    str(tmp_path / "fp32")], env=env, check=True, capture_output=True)
+    np.save(tmp_path / "x.npy", x.asnumpy())
+    out = predict("--params", str(tmp_path / "fp32-0000.params"), "--npy", str(tmp_path / "x.npy"), "--out",
+                  str(tmp_path / "exported.npy"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert np.abs(np.load(tmp_path / "exported.npy") - expected).max() <= 1e-4 * np.abs(expected).max()
+    # bad input: one line each, no traceback
+    (tmp_path / "broken.png").write_bytes(b"no image")
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 3, 28, 28), np.float32))
+    for argv, said in (([str(tmp_path / "missing.png")], "image .*missing.png does not exist"),
+                       ([str(tmp_path / "broken.png")], "cannot decode image .*broken.png"),
+                       (["--npy", str(tmp_path / "wrong.npy")], r"shape \(2, 3, 28, 28\); the network takes "
+                                                                 r"preprocessed batches N x 3 x 32 x 32"),
+                       ([], "give the inputs one way")):
+        bad = predict("--params", str(run / "best.params"), *argv)
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+        assert re.search(said, bad.stderr), bad.stderr
 
 
 def test_top1_agreement_counts_images_with_the_same_top_class():

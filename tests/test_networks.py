@@ -166,7 +166,8 @@ def test_subnet_exports_and_reloads(tmp_path):
 def test_blocks_off_the_path_stay_put_on_several_devices():
     """With a kvstore over two CPU contexts, a step on path B must not move a block used only by path A."""
     from mxnet import gluon
-    from oneshot_nas.training import TrainConfig, make_trainer
+    from oneshot_nas.train_config import TrainConfig
+    from oneshot_nas.training import make_trainer
     ctx = [mx.cpu(0), mx.cpu(1)]
     space = SearchSpace(input_size=32, num_classes=10)
     net = Supernet(space)
@@ -193,8 +194,20 @@ def test_blocks_off_the_path_stay_put_on_several_devices():
 
 
 
+def test_path_settings_hold_only_within_their_scope():
+    x = nd.zeros((1, 16, 4, 4))
+    assert layers.compute_width(x, 20, 64) == 32 and layers.PATHS.bn_recorder is None
+    with pytest.raises(RuntimeError), layers.width_padding(False):
+        assert layers.compute_width(x, 20, 64) == 20
+        raise RuntimeError("an error inside the scope")
+    with pytest.raises(RuntimeError), layers.recording_bn_stats() as recorded:
+        assert recorded == [] and layers.compute_width(x, 20, 64) == 20  # recording computes exact widths
+        raise RuntimeError("an error inside the scope")
+    assert layers.compute_width(x, 20, 64) == 32 and layers.PATHS.bn_recorder is None
+
+
 @pytest.mark.parametrize("use_se", [False, True])
-def test_cpu_width_padding_changes_no_number(use_se, monkeypatch):
+def test_cpu_width_padding_changes_no_number(use_se):
     """On CPU a block computes at its width rounded up to 16 channels (layers.compute_width); a training
     step of every choice block, stride 2 and 1, gives the same output, gradients and running statistics
     as at the exact width."""
@@ -205,10 +218,10 @@ def test_cpu_width_padding_changes_no_number(use_se, monkeypatch):
     checked = 0
     for layer in space.layers()[:2]:  # stage 0: the widths that are not multiples of 16
         mid = space.mid_channels(layer, 5)
-        monkeypatch.setattr(layers, "PAD_WIDTH_ON_CPU", True)
         x = nd.array(np.random.RandomState(layer.index).uniform(-1, 1, (4, layer.in_channels, layer.in_resolution,
                                                                           layer.in_resolution)))
-        width = layers.compute_width(x, mid, supernet.choice_layers[layer.index].max_mid)
+        with layers.width_padding(True):
+            width = layers.compute_width(x, mid, supernet.choice_layers[layer.index].max_mid)
         assert width % 16 == 0 and width > mid
         for block in supernet.choice_layers[layer.index].choices:
             params = {n: p for n, p in block.collect_params().items()}

@@ -8,7 +8,7 @@ import pytest
 
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.nn import build_subnet
-from oneshot_nas.original import load_into
+from oneshot_nas.weights import ORIGINAL, OURS, load_weights
 from oneshot_nas.space import Candidate, SearchSpace
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "fixtures",
@@ -32,7 +32,7 @@ def _subnet(config, **overrides):
 def test_original_subnet_checkpoint_computes_the_originals_logits():
     config = json.load(open(STEM + ".json"))
     net = _subnet(config)
-    assert load_into(net, STEM + ".params")
+    assert load_weights(net, STEM + ".params") == ORIGINAL
     logits = net(mx.nd.array(np.load(STEM + "-input.npy"))).asnumpy()
     expected = np.load(STEM + "-logits.npy")
     assert np.abs(logits - expected).max() <= 1e-4 * np.abs(expected).max()
@@ -42,14 +42,28 @@ def test_original_checkpoint_of_another_architecture_is_named():
     config = json.load(open(STEM + ".json"))
     net = _subnet(config, use_se=False, last_conv_after_pooling=False)
     with pytest.raises(OneShotError, match=r"fixed subnet \(ShuffleNas_fixArch\) with 20 choice layers, SE, 10 classes"):
-        load_into(net, STEM + ".params")
+        load_weights(net, STEM + ".params")
 
 
-def test_our_own_params_are_left_to_the_caller(tmp_path):
+def test_our_own_params_load_and_a_file_of_another_network_is_one_line(tmp_path):
     config = json.load(open(STEM + ".json"))
     net = _subnet(config)
     net.save_parameters(str(tmp_path / "ours.params"))
-    assert not load_into(net, str(tmp_path / "ours.params"))
+    before = {k: v.data().asnumpy() for k, v in net.collect_params().items()}
+    net.initialize(mx.init.Zero(), force_reinit=True)
+    assert load_weights(net, str(tmp_path / "ours.params")) == OURS
+    assert all(np.array_equal(before[k], v.data().asnumpy()) for k, v in net.collect_params().items())
+    five = _subnet(config, num_classes=5)
+    with pytest.raises(OneShotError, match=r"cannot load .*: its tail.output_weight is \(10, 1024, 1, 1\), ours "
+                                           r"\(5, 1024, 1, 1\); it seems to hold a oneshot-nas subnet with 20 choice "
+                                           r"layers, SE, 10 classes"):
+        load_weights(five, str(tmp_path / "ours.params"))
+    plain = _subnet(config, use_se=False)
+    with pytest.raises(OneShotError, match=r"cannot load .*: it holds features.8.se_squeeze_weight .* which this network lacks"):
+        load_weights(plain, str(tmp_path / "ours.params"))
+    (tmp_path / "junk.params").write_bytes(b"not a parameter file")
+    with pytest.raises(OneShotError, match="is not an MXNet parameter file"):
+        load_weights(net, str(tmp_path / "junk.params"))
 
 
 @pytest.mark.parametrize("config", ["supernet use_se=True last_conv_after_pooling=True channels_layout=OneShot classes=1000",
@@ -73,3 +87,47 @@ def test_original_supernet_arrays_all_map_onto_our_supernet(config):
     assert all(("proj_branch" in theirs) == ("_proj_" in ours) for ours, theirs in source.items())
     assert source["layer0_choice1_proj_dw_weight"] == "features.3.block_sn_5x5.proj_branch.0.weight"
     assert source[params[-1][0].split("_", 1)[1]] == "output.0.bias"
+
+
+def test_the_commands_take_an_original_checkpoint_with_its_architecture_named(tmp_path):
+    """export (then predict of the export), predict, evaluate and train --resume-params on the original's
+    file; without the architecture, one line saying what to add."""
+    import subprocess
+    import sys
+
+    from oneshot_nas.data import FASHION_MNIST_DIR
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "OMP_NUM_THREADS": "2"}
+    net_flags = ["--model", "OneShot-S+", "--use-se", "--last-conv-after-pooling", "--num-classes", "10",
+                 "--input-size", "64"]
+    expected = np.load(STEM + "-logits.npy")
+
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "oneshot_nas", *argv], env=env, capture_output=True, text=True)
+
+    out = cli("predict", "--params", STEM + ".params", *net_flags, "--npy", STEM + "-input.npy", "--out",
+              str(tmp_path / "a.npy"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert np.abs(np.load(tmp_path / "a.npy") - expected).max() <= 1e-4 * np.abs(expected).max()
+    out = cli("export", "--params", STEM + ".params", *net_flags, "--out", str(tmp_path / "oss"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    out = cli("predict", "--params", str(tmp_path / "oss-0000.params"), "--npy", STEM + "-input.npy", "--out",
+              str(tmp_path / "b.npy"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert np.abs(np.load(tmp_path / "b.npy") - expected).max() <= 1e-4 * np.abs(expected).max()
+    missing = cli("export", "--params", STEM + ".params", "--out", str(tmp_path / "x"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "its architecture is unknown" in missing.stderr and "original" in missing.stderr
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("the rest needs the dataset-fashion-mnist package")
+    data = ["--dataset", "fashion-mnist", "--holdout", "10000"]
+    out = cli("evaluate", "--params", STEM + ".params", *net_flags, *data, "--val-images", "64", "--batch-size", "32")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["images"] == 64
+    out = cli("train", "--resume-params", STEM + ".params", *net_flags, *data,
+              "--num-epochs", "2", "--resume-epoch", "1", "--train-limit", "64", "--val-limit", "32",
+              "--batch-size", "32", "--save-dir", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(original format)" in out.stderr and "starting at epoch 1" in out.stderr
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1]

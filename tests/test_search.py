@@ -160,8 +160,8 @@ def test_ratio_and_score_constraints():
     cand = SPACE.sample(np.random.default_rng(0))
     cost = TABLE.cost(cand)
     ratio = cost.flops / 328e6
-    assert Constraints(flop_max=ratio * 1.001).check(TABLE)(cand)
-    assert not Constraints(flop_max=ratio * 0.999).check(TABLE)(cand)
+    assert Constraints(flops_ratio_max=ratio * 1.001).check(TABLE)(cand)
+    assert not Constraints(flops_ratio_max=ratio * 0.999).check(TABLE)(cand)
     score = cost.flops / 328e6 + cost.params / 3.4e6
     assert CostModel(TABLE).violations(Constraints(max_normalized_score=score * 0.999).limits(), cand)
     assert not CostModel(TABLE).violations(Constraints(max_normalized_score=score * 1.001).limits(), cand)
@@ -271,10 +271,11 @@ class FakeEvaluator:
 
 
 def fake_search(tmp_path, **options):
-    from oneshot_nas.search.run import Search, SearchConfig
+    from oneshot_nas.search.config import SearchConfig
+    from oneshot_nas.search.run import Search
     cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),
                        population_size=8, retain_length=3, search_iters=3, seed=1,
-                       constraints={"max_flops": 40}, **options)
+                       **{"constraints": {"max_flops": 40}, **options})
     search = Search(cfg)
     search.evaluator = FakeEvaluator()
     return search, search.run()
@@ -304,6 +305,26 @@ def test_fixed_blocks_in_a_joint_search_and_the_balanced_target(tmp_path):
         fake_search(tmp_path / "b", fixed_block_choices=blocks, fixed_channel_choices=[4] * 20)
     with pytest.raises(OneShotError, match="--fixed-channel-choices: .*channel gene"):
         fake_search(tmp_path / "c", fixed_channel_choices=[12] * 20)
+
+
+def test_a_search_saved_under_older_option_names_resumes(tmp_path):
+    """search_space -> searched_genes and flop_max -> flops_ratio_max were renamed; a search started before
+    resumes (and one with a really different option is still refused)."""
+    from oneshot_nas.search.config import SearchConfig
+    from oneshot_nas.search.run import Search
+    search, best = fake_search(tmp_path, constraints={"max_flops": 40, "flops_ratio_max": 0.5})
+    config_path = tmp_path / "s" / "config.json"
+    saved = json.loads(config_path.read_text())
+    saved["search_space"] = saved.pop("searched_genes")
+    saved["constraints"]["flop_max"] = saved["constraints"].pop("flops_ratio_max")
+    config_path.write_text(json.dumps(saved))
+    cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),
+                       population_size=8, retain_length=3, search_iters=3, seed=1,
+                       constraints={"max_flops": 40, "flops_ratio_max": 0.5})
+    assert Search(cfg, resume=True).run() == best
+    config_path.write_text(json.dumps({**saved, "search_space": "block"}))
+    with pytest.raises(OneShotError, match="searched_genes differ"):
+        Search(cfg, resume=True)
 
 
 def test_rank_study_scores_trains_correlates_and_resumes(supernet_file, tmp_path):

@@ -201,13 +201,17 @@ def test_recipe_differences_ignore_options_a_version_added_at_their_default():
     assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": False, "deterministic": True}) == []
     assert recipe_differences(old, {"lr": 0.02, "batch_size": 128, "mixup": True}) == ["mixup: False -> True"]
     assert recipe_differences(old, {"lr": 0.1, "batch_size": 128}) == ["lr: 0.02 -> 0.1"]
+    # nested: the sampling options of a version before --block-warm-up (the committed benchmark's plan)
+    older = {**old, "sampling": {"epoch_start_cs": 0, "cs_warm_up": False}}
+    assert recipe_differences(older, {**old, "sampling": {"epoch_start_cs": 0, "block_warm_up": 0}}) == []
+    assert recipe_differences(older, {**old, "sampling": {"block_warm_up": 2}})[0].startswith("sampling:")
 
 
 def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
     import dataclasses
 
     from oneshot_nas.benchmark import PER_RUN_FIELDS, Benchmark, Plan
-    from oneshot_nas.training import TrainConfig
+    from oneshot_nas.train_config import TrainConfig
     space = SearchSpace(input_size=32, num_classes=10)
     recipe = {k: v for k, v in dataclasses.asdict(TrainConfig(space=space.to_dict(), candidate=None)).items()
               if k not in PER_RUN_FIELDS}

@@ -40,11 +40,13 @@ def space_from_args(args, entry: Optional[zoo.ZooEntry] = None, saved: Optional[
     return SearchSpace.from_flags(given, entry.space_flags() if entry else {}, saved or {})
 
 
-def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False) -> None:
+def add_candidate_args(parser: argparse.ArgumentParser, many: bool = False, positional: bool = True) -> None:
     g = parser.add_argument_group("architecture (one of)")
-    g.add_argument("architecture", nargs="?", default=None,
-                   help="compact architecture string BLOCKS-CHANNELS, e.g. "
-                        "00311100202110202132-65352634257546744543")
+    help = "compact architecture string BLOCKS-CHANNELS, e.g. 00311100202110202132-65352634257546744543"
+    if positional:
+        g.add_argument("architecture", nargs="?", default=None, help=help)
+    else:  # the command has a positional of its own
+        g.add_argument("--architecture", default=None, metavar="BLOCKS-CHANNELS", help=help)
     g.add_argument("--model", default=None, help=f"a published architecture: {', '.join(zoo.ZOO)}")
     g.add_argument("--block-choices", default=None, help="comma list of 20 block genes 0..3, e.g. 0,0,3,1,...")
     g.add_argument("--channel-choices", default=None,
@@ -157,3 +159,36 @@ def read_json(path: str, what: str, required: bool):
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, metavar="FILE",
                         help="JSON preset of option values (see configs/); command-line flags override it")
+
+
+def add_subnet_params_args(parser: argparse.ArgumentParser, required: bool = True, data: bool = False,
+                           positional: bool = True,
+                           help: str = "a trained subnet's params: a `train` run's (its config.json beside names the "
+                                       "network) or any other, e.g. the original codebase's, with the architecture "
+                                       "and network flags given") -> None:
+    """``--params FILE`` plus, for a file with no `train` run config beside it (the original codebase's
+    checkpoints), the architecture and the network flags (and with ``data`` the data options)."""
+    parser.add_argument("--params", required=required, metavar="FILE", help=help)
+    add_candidate_args(parser, positional=positional)
+    add_network_args(parser, inherited_from="the --model's, else the usual ones")
+    if data:
+        add_data_args(parser)
+
+
+def subnet_config_from_args(args) -> Optional[dict]:
+    """The run config a parameter file is used with when the command line names the architecture (space,
+    candidate, data options), else None: the `train` run's config.json beside the file then says."""
+    named = [args.architecture, args.model, args.block_choices, args.channel_choices]
+    if not any(named):
+        flags = [options.flag(n) for n in options.names(SearchSpace) if getattr(args, n, None) is not None]
+        if flags:
+            raise OneShotError(f"{', '.join(flags)} describe the network of an architecture you name: add it "
+                               "(BLOCKS-CHANNELS, --model NAME or --block-choices/--channel-choices), or leave the "
+                               "flags out to use the `train` run's config.json beside --params")
+        return None
+    entry, cands = candidates_from_args(args)
+    space = space_from_args(args, entry)
+    config = {"space": space.to_dict(), "candidate": str(space.validate(cands[0])), "params": args.params}
+    if hasattr(args, "val_split"):
+        config.update(options.values(args, DataSource))
+    return config

@@ -1,4 +1,4 @@
-"""Deployment commands: export, profile, latency-table, quantize, evaluate."""
+"""Deployment commands: export, profile, latency-table, quantize, evaluate, predict."""
 from __future__ import annotations
 
 import json
@@ -8,16 +8,17 @@ from typing import Optional
 
 from ..errors import OneShotError
 from ..space import SearchSpace
-from .common import (add_candidate_args, add_network_args, candidates_from_args, preflight_out, read_json,
-                     space_from_args)
+from .common import (add_network_args, add_subnet_params_args, candidates_from_args, preflight_out, read_json,
+                     space_from_args, subnet_config_from_args)
 
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="export a trained subnet as symbol + params, BN folded into the convs",
-                       description="Load the params of a `train` run of a fixed architecture (its config.json names "
-                                   "the network), fold every BN into its conv and write PREFIX-symbol.json and "
+                       description="Load the params of a trained subnet (a `train` run's, whose config.json names the "
+                                   "network, or the original codebase's with the architecture and network flags "
+                                   "given), fold every BN into its conv and write PREFIX-symbol.json and "
                                    "PREFIX-0000.params for deployment (mx.gluon.SymbolBlock.imports).")
-    p.add_argument("--params", required=True, help="e.g. runs/oneshot/best.params")
+    add_subnet_params_args(p)
     p.add_argument("--out", required=True, metavar="PREFIX", help="e.g. runs/deploy/oneshot")
     p.add_argument("--shuffle-by-conv", action="store_true", help="channel shuffle as a fixed 1x1 conv")
     p.add_argument("--keep-bn", action="store_true", help="do not fold BN")
@@ -29,9 +30,8 @@ def register(sub) -> None:
     p = sub.add_parser("profile", help="op-by-op time profile of a subnet (MXNet profiler, markdown)",
                        description="Time every operator of a hybridized subnet with MXNet's profiler, bulk "
                                    "execution off, and print (or write) a markdown table.")
-    add_candidate_args(p)
-    add_network_args(p)
-    p.add_argument("--params", default=None, help="profile a trained `train` run's subnet instead (its config.json)")
+    add_subnet_params_args(p, required=False, help="profile a trained subnet's params: a `train` run's (its "
+                                                   "config.json) or, with the architecture given, any other")
     p.add_argument("--merge-bn", action="store_true", help="profile the deployed network (BN folded)")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--repeats", type=int, default=20)
@@ -55,8 +55,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("quantize", help="int8-quantize a trained subnet (MXNet quantization, MKL-DNN, CPU)",
                        description="Fold BN, calibrate on a fixed subset of the run's training images (validation "
-                                   "transform) and write an int8 model PREFIX-symbol.json + PREFIX-0000.params.")
-    p.add_argument("--params", required=True, help="params of a `train` run of a fixed architecture")
+                                   "transform) and write an int8 model PREFIX-symbol.json + PREFIX-0000.params. "
+                                   "With the architecture given (e.g. for the original codebase's checkpoints), "
+                                   "the data options say which training images.")
+    add_subnet_params_args(p, data=True)
     p.add_argument("--out", required=True, metavar="PREFIX")
     p.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive")
     p.add_argument("--num-calib-batches", type=int, default=10)
@@ -65,22 +67,84 @@ def register(sub) -> None:
                    help="comma list of conv layers kept in fp32, e.g. stem_first_conv,tail_output")
     p.set_defaults(func=cmd_quantize)
 
-    p = sub.add_parser("evaluate", help="top-1/top-5 and images/s of a saved model (fp32 export or int8)",
+    p = sub.add_parser("evaluate", help="top-1/top-5 and images/s of a saved model (fp32 export, int8, or params)",
                        description="Evaluate PREFIX-symbol.json + PREFIX-0000.params on the validation data of the "
-                                   "run it came from (PREFIX-config.json), and time it at batch 1 and --batch-size.")
-    p.add_argument("model", metavar="PREFIX")
+                                   "run it came from (PREFIX-config.json), or a subnet's --params (a `train` run's, "
+                                   "or with the architecture, network flags and data options given any other, e.g. "
+                                   "the original codebase's), and time it at batch 1 and --batch-size.")
+    p.add_argument("prefix", metavar="PREFIX", nargs="?", default=None, help="an `export` or `quantize` --out")
+    add_subnet_params_args(p, required=False, data=True, positional=False,
+                           help="evaluate a subnet's params instead of a PREFIX")
     p.add_argument("--val-images", type=int, default=None, help="first N validation images (default all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=cmd_evaluate)
+
+    register_predict(sub)
+
+
+def register_predict(sub) -> None:
+    p = sub.add_parser("predict", help="run a trained network on images or a .npy batch and print the top classes",
+                       description="Run a network in inference mode on image files (preprocessed as validation is) "
+                                   "or a preprocessed .npy batch (N x 3 x S x S) and print each input's top classes "
+                                   "(class names where the dataset has them). The network: a `train` run's params "
+                                   "(its config.json beside), an `export`/`quantize` model (PREFIX-0000.params), or "
+                                   "any subnet's params, e.g. the original codebase's, with the architecture "
+                                   "(BLOCKS-CHANNELS first, or --model NAME) and network flags given.")
+    p.add_argument("inputs", nargs="*", metavar="[BLOCKS-CHANNELS] IMAGE",
+                   help="image files (JPEG/PNG/BMP); an architecture string may come first")
+    p.add_argument("--npy", default=None, metavar="X.npy", help="a preprocessed batch instead of images")
+    p.add_argument("--out", default=None, metavar="LOGITS.npy", help="save the logits (N x classes, float32)")
+    p.add_argument("--top", type=int, default=5, help="classes printed per input (default 5)")
+    add_subnet_params_args(p, data=True, positional=False,
+                           help="a `train` run's params, an exported PREFIX-0000.params, or any subnet's params "
+                                "with the architecture given")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    import re
+
+    import numpy as np
+
+    from .. import predict
+    from ..utils import atomic_write_bytes
+    images = list(args.inputs)
+    if images and re.fullmatch(r"\d+-\d+", images[0]) and not os.path.exists(images[0]):
+        if args.architecture:
+            raise OneShotError(f"two architectures: {images[0]} and --architecture {args.architecture}")
+        args.architecture = images.pop(0)
+    if bool(images) == bool(args.npy):
+        raise OneShotError("give the inputs one way: image files, or --npy X.npy")
+    if args.top < 1:
+        raise OneShotError(f"--top must be at least 1, not {args.top}")
+    given = subnet_config_from_args(args)
+    if args.out:
+        preflight_out(args.out, 1 << 20)
+    model = predict.load_model(args.params, given)
+    batch = predict.read_npy(args.npy, model.input_size) if args.npy else predict.read_images(images, model.config)
+    logits = predict.logits_of(model, batch)
+    names = predict.class_names(model.config)
+    labels = images or [f"{args.npy}[{i}]" for i in range(len(batch))]
+    print(f"{model.source}: {len(batch)} input(s), {model.num_classes} classes")
+    for label, top in zip(labels, predict.top_classes(logits, min(args.top, model.num_classes), names)):
+        print(f"{label}: " + ", ".join(f"{c}{f' {n}' if n else ''} {p:.3f}" for c, n, p in top))
+    if args.out:
+        import io
+        buffer = io.BytesIO()
+        np.save(buffer, logits)
+        atomic_write_bytes(args.out, buffer.getvalue())
+        print(f"wrote {args.out} (logits {logits.shape[0]} x {logits.shape[1]})")
+    return 0
 
 
 def cmd_export(args) -> int:
     from ..deploy.merge_bn import export, load_trained_subnet, run_config, write_sidecar
     preflight_out(args.out, 64 << 20)
-    net = load_trained_subnet(args.params)
+    config = run_config(args.params, subnet_config_from_args(args))
+    net = load_trained_subnet(args.params, config=config)
     by_conv = args.shuffle_by_conv or bool(args.onnx)  # ONNX has no reshape-based shuffle
     prefix = export(net, args.out, shuffle_by_conv=by_conv, fold=not args.keep_bn)
-    write_sidecar(prefix, run_config(args.params), source_params=args.params, precision="fp32")
+    write_sidecar(prefix, config, source_params=args.params, precision="fp32")
     print(f"wrote {prefix}-symbol.json and {prefix}-0000.params ({net.candidate}, "
           f"{'BN kept' if args.keep_bn else 'BN folded into the convs'}"
           f"{', shuffle as a 1x1 conv' if by_conv else ''})")
@@ -94,11 +158,11 @@ def cmd_export(args) -> int:
 
 def cmd_profile(args) -> int:
     from ..deploy import profile
-    from ..deploy.merge_bn import load_trained_subnet, merge_bn
+    from ..deploy.merge_bn import load_trained_subnet, merge_bn, run_config
     from ..nn import build_subnet
     from ..utils import atomic_write_text
     if args.params:
-        net = load_trained_subnet(args.params)
+        net = load_trained_subnet(args.params, config=run_config(args.params, subnet_config_from_args(args)))
         title = f"{net.candidate} ({args.params})"
     else:
         entry, cands = candidates_from_args(args)
@@ -158,8 +222,8 @@ def cmd_quantize(args) -> int:
     from ..deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar
     from ..deploy.quantize import agreement_warning, quantize, top1_agreement
     preflight_out(args.out, 64 << 20)
-    config = run_config(args.params)
-    net = merge_bn(load_trained_subnet(args.params))
+    config = run_config(args.params, subnet_config_from_args(args))
+    net = merge_bn(load_trained_subnet(args.params, config=config))
     train, _ = run_data(config, args.batch_size, None)
     calib = train.fixed_subset(args.num_calib_batches * args.batch_size, config.get("seed", 0) + 2, args.batch_size)
     excluded = [x.strip() for x in args.exclude_layers.split(",") if x.strip()] if args.exclude_layers else []
@@ -180,15 +244,25 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from ..deploy.merge_bn import load_trained_subnet, run_config
     from ..deploy.quantize import images_per_second, load_symbol_model
     from ..devices import evaluate
-    config = read_json(f"{args.model}-config.json", "model config", required=True)
-    if not isinstance(config, dict) or "space" not in config:
-        raise OneShotError(f"{args.model}-config.json is not the config `export` or `quantize` writes beside a model")
-    net = load_symbol_model(args.model)
+    if bool(args.prefix) == bool(args.params):
+        raise OneShotError("evaluate one model: an exported PREFIX, or a subnet's --params")
+    if args.params:
+        config = run_config(args.params, subnet_config_from_args(args))
+        net, model = load_trained_subnet(args.params, config=config), args.params
+        net.hybridize(static_alloc=True, static_shape=True)
+        config = {**config, "precision": "fp32 (params)"}
+    else:
+        config = read_json(f"{args.prefix}-config.json", "model config", required=True)
+        if not isinstance(config, dict) or "space" not in config:
+            raise OneShotError(f"{args.prefix}-config.json is not the config `export` or `quantize` writes beside a "
+                               "model")
+        net, model = load_symbol_model(args.prefix), args.prefix
     _, val = run_data(config, args.batch_size, args.val_images)
     result = evaluate(net, val.epoch_batches(0))
     size = config["space"]["input_size"]
     speed = {f"images_per_sec_batch{b}": images_per_second(net, (b, 3, size, size)) for b in (1, args.batch_size)}
-    print(json.dumps({"model": args.model, "precision": config.get("precision"), **result, **speed}))
+    print(json.dumps({"model": model, "precision": config.get("precision"), **result, **speed}))
     return 0

@@ -13,7 +13,7 @@ from .. import options
 from ..errors import OneShotError
 from ..run_folder import RunFolder
 from ..search.constraints import Constraints
-from ..search.run import SearchConfig
+from ..search.config import SearchConfig
 from ..space import parse_gene_list
 from .common import add_config_arg, add_data_args, add_network_args, setup_logging, space_from_args
 from .presets import read_preset, set_option_defaults
@@ -30,7 +30,7 @@ def register(sub) -> None:
     add_supernet_eval_args(p, "runs/search")
     options.section(p, "supernet and outputs").add_argument(
         "--resume", action="store_true", help="continue the search in --out-dir where it stopped")
-    options.add_options(p, SearchConfig, only=("search_mode", "search_space", "two_stage", "fixed_block_choices",
+    options.add_options(p, SearchConfig, only=("search_mode", "searched_genes", "two_stage", "fixed_block_choices",
                                                "fixed_channel_choices", "population_size", "retain_length",
                                                "random_select", "mutate_chance", "search_iters", "topk",
                                                "search_target", "score_acc_ratio"))
@@ -117,7 +117,7 @@ def from_scratch_recipe(args, cfg: SearchConfig):
     add_train_args(parser)
     if args.train_config:
         set_option_defaults(parser, read_preset(args.train_config), f"--train-config {args.train_config}", "train")
-    parser.set_defaults(**cfg.search_space_obj.to_flags(), dataset=cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    parser.set_defaults(**cfg.search_space.to_flags(), dataset=cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     try:
         train_args = parser.parse_args(shlex.split(args.train_args or ""))
     except SystemExit:

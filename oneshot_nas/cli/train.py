@@ -11,7 +11,7 @@ import sys
 from .. import options, zoo
 from ..errors import OneShotError
 from ..sampling import SamplingOptions
-from ..training import MODEL, TrainConfig
+from ..train_config import MODEL, TrainConfig
 from .common import (add_config_arg, add_network_args, candidate_from_file, candidates_from_args, setup_logging,
                      space_from_args)
 

@@ -10,9 +10,11 @@ import json
 import math
 from typing import Dict, Iterable, Optional
 
+import numpy as np
+
 from ..errors import OneShotError
 from ..nn.blocks import Cost, block_cost, stem_cost, tail_cost
-from ..space import Candidate, SearchSpace
+from ..space import CHANNEL_LAYOUTS, FIRST_CONV_CHANNELS, LAST_CONV_CHANNELS, Candidate, SearchSpace
 from ..utils import atomic_write_text
 
 # name -> (FLOPs, params) of the models a candidate is normalised against (the original's
@@ -186,7 +188,11 @@ class LookupTable:
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LookupTable":
+        """Our table, or the original codebase's ``models/lookup_table.json`` (recognised by its keys)."""
         build = "`python -m oneshot_nas lookup-table --out FILE [network flags]`"
+        original = read_original_table(path)
+        if original is not None:
+            return from_original_table(original, path, expected_space, build)
         data, space = load_space_table(path, "lookup table", cls.FORMAT, expected_space, build)
         entries = data.get("entries")
         shape = (space.num_layers, space.num_blocks, space.num_scales)
@@ -201,6 +207,78 @@ class LookupTable:
                                f"{shape[1]} blocks x {shape[2]} channel choices plus stem and tail; rebuild it with {build}")
         return cls(space, data["stem"], data["tail"],
                    [[[tuple(cell) for cell in blocks] for blocks in row] for row in entries], data.get("meta", {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# the original codebase's models/lookup_table.json: {"config": {...}, "flops": {...}, "params": {...}}, each
+# of flops/params holding input_block, nas_block[layer][block gene][channel gene] and output_block, in millions
+# ---------------------------------------------------------------------------------------------
+def read_original_table(path: str) -> Optional[dict]:
+    """The JSON of an original-format lookup table, or None when ``path`` is not one (or not JSON at all:
+    our loader then says what is wrong)."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and "format" not in data and {"config", "flops", "params"} <= set(data):
+        return data
+    return None
+
+
+def original_table_space(config: dict, tail_params: float, path: str) -> SearchSpace:
+    """The SearchSpace an original table describes (its stem has stride 2 at every input size, as the original's
+    network); the number of classes, which it does not record, is read back from its output block's params."""
+    try:
+        flags = dict(use_se=bool(config["use_se"]), last_conv_after_pooling=bool(config["last_conv_after_pooling"]),
+                     channels_layout=str(config["channels_layout"]), input_size=int(config["input_size"]),
+                     first_conv_stride=2)
+        two, three = (SearchSpace(**flags, num_classes=k) for k in (2, 3))
+    except (KeyError, TypeError, ValueError, OneShotError) as e:
+        raise OneShotError(f"{path} looks like the original's lookup table but its config cannot be read ({e}); "
+                           "pass a table built by this project or by the original's own code") from None
+    per_class = tail_cost(three).params - tail_cost(two).params
+    classes = (round(tail_params * 1e6) - tail_cost(two).params) / per_class + 2
+    if classes < 2 or abs(classes - round(classes)) > 1e-3:
+        raise OneShotError(f"{path}: the original table's output block ({tail_params}M params) fits no number of "
+                           f"classes of {two.describe()}; the table is damaged or from another network")
+    space = SearchSpace(**flags, num_classes=int(round(classes)))
+    fixed = {"stage_repeats": list(space.stage_repeats),
+             "stage_out_channels": list(CHANNEL_LAYOUTS[space.channels_layout]),
+             "channel_scales": [t / 10 for t in space.scale_tenths],
+             "first_conv_out_channel": FIRST_CONV_CHANNELS, "last_conv_out_channel": LAST_CONV_CHANNELS}
+    for key, ours in fixed.items():
+        if key in config and [float(v) for v in np.atleast_1d(config[key])] != [float(v) for v in np.atleast_1d(ours)]:
+            raise OneShotError(f"{path}: the original table's {key} is {config[key]}, where the {space.channels_layout} "
+                               f"network has {ours}; a table of a modified network cannot be used here")
+    return space
+
+
+def from_original_table(data: dict, path: str, expected_space: Optional[SearchSpace], build: str) -> LookupTable:
+    """A LookupTable from the original's table, refused (naming both configs) where it is not ``expected_space``'s."""
+    flops, params = data["flops"], data["params"]
+    try:
+        tail_params = float(params["output_block"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise OneShotError(f"{path} looks like the original's lookup table but lacks {e}; it is damaged") from None
+    space = original_table_space(data["config"], tail_params, path)
+    try:
+        shape = (space.num_layers, space.num_blocks, space.num_scales)
+        grids = [np.asarray(table["nas_block"], dtype=float) for table in (flops, params)]
+        stem = Cost(round(float(flops["input_block"]) * 1e6), round(float(params["input_block"]) * 1e6))
+        tail = Cost(round(float(flops["output_block"]) * 1e6), round(float(params["output_block"]) * 1e6))
+    except (KeyError, TypeError, ValueError) as e:
+        raise OneShotError(f"{path} looks like the original's lookup table but lacks {e}; it is damaged") from None
+    if any(grid.shape != shape for grid in grids):
+        raise OneShotError(f"{path}: the original table's nas_block is {grids[0].shape}, not {shape} "
+                           "(layers x blocks x channel scales); it is damaged")
+    if expected_space is not None and space != expected_space:
+        raise OneShotError(f"lookup table {path} (the original's format) was built for {space.describe()}, not for "
+                           f"{expected_space.describe()}; build one for this config with {build} and the same "
+                           "network flags")
+    entries = [[[(int(round(f * 1e6)), int(round(p * 1e6))) for f, p in zip(fb, pb)]
+                for fb, pb in zip(fl, pl)] for fl, pl in zip(*grids)]
+    return LookupTable(space, stem, tail, entries, {"method": "the original codebase's table", "source": path})
 
 
 def load_space_table(path: str, kind: str, fmt: str, expected_space: Optional[SearchSpace], build: str):

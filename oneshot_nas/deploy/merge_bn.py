@@ -7,6 +7,8 @@ units with ``bn=False, bias=True``, so it hybridizes and exports like any subnet
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from mxnet import nd
 
 from ..nn import build_subnet
@@ -49,33 +51,40 @@ def merge_bn(subnet: Subnet) -> Subnet:
     return folded
 
 
-def run_config(params_path: str) -> dict:
-    """The config.json of the `train` run whose params these are."""
+def run_config(params_path: str, given: Optional[dict] = None) -> dict:
+    """What a subnet's parameter file is (``space``, ``candidate`` and the data options): ``given`` (from the
+    command line) when there is one, else the config.json of the `train` run the file lies in. A file without
+    either (e.g. a checkpoint of the original codebase, which records no architecture) is one clear error."""
+    from ..errors import OneShotError
     from ..run_folder import RunFolder
-    return RunFolder.of_params(params_path).config(
-        what=f"the params of a `train` run of a fixed architecture beside it ({params_path})")
+    from ..weights import describe, read_arrays
+    if given:
+        return given
+    folder = RunFolder.of_params(params_path)
+    if not folder.has_config():
+        raise OneShotError(f"{params_path} has no `train` run config.json beside it, so its architecture is unknown "
+                           f"(it seems to hold {describe(read_arrays(params_path))}): name it (BLOCKS-CHANNELS, --model "
+                           "NAME or --block-choices/--channel-choices) with its network flags (--use-se, "
+                           "--last-conv-after-pooling, --num-classes N, ...)")
+    return folder.config(what=f"the params of a `train` run of a fixed architecture beside it ({params_path})")
 
 
-def load_trained_subnet(params_path: str, ctx=None):
-    """A Subnet with the weights of a `train` run (its config.json beside the params names the space and
-    the architecture)."""
+def load_trained_subnet(params_path: str, ctx=None, config: Optional[dict] = None):
+    """A Subnet with the weights of ``params_path`` (ours or the original codebase's), its space and architecture
+    from ``config`` (default: :func:`run_config`)."""
     import mxnet as mx
 
     from ..errors import OneShotError
     from ..space import Candidate, SearchSpace
-    config = run_config(params_path)
+    from ..weights import load_weights
+    config = config or run_config(params_path)
     space = SearchSpace.from_dict(config["space"])
     candidate = config["candidate"]
     if not candidate:
         raise OneShotError(f"{params_path} holds a supernet; export a subnet trained with `train` "
                            "(e.g. scripts/train_oneshot.sh)")
     net = build_subnet(space, Candidate.parse(candidate))
-    ctx = ctx or [mx.cpu()]
-    try:
-        net.load_parameters(params_path, ctx=ctx)
-    except (AssertionError, mx.base.MXNetError, OSError, ValueError) as e:
-        raise OneShotError(f"cannot load {params_path} ({str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}); "
-                           "the file is damaged or from another architecture") from None
+    load_weights(net, params_path, ctx or [mx.cpu()])
     return net
 
 

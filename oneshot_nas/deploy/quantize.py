@@ -109,6 +109,7 @@ def images_per_second(net, input_shape, repeats: int = 20, warmup: int = 5) -> f
 def load_symbol_model(prefix: str):
     """A saved model (``prefix-symbol.json`` + ``prefix-0000.params``), fp32 or int8."""
     import os
+    import warnings
 
     import mxnet as mx
     sym, params = f"{prefix}-symbol.json", f"{prefix}-0000.params"
@@ -116,7 +117,9 @@ def load_symbol_model(prefix: str):
         if not os.path.exists(path):
             raise OneShotError(f"{path} does not exist; write a model with `export` or `quantize` first")
     try:
-        net = mx.gluon.SymbolBlock.imports(sym, ["data"], params)
+        with warnings.catch_warnings():  # "Cannot decide type for the following arguments": harmless, data is fp32
+            warnings.simplefilter("ignore", UserWarning)
+            net = mx.gluon.SymbolBlock.imports(sym, ["data"], params)
     except (mx.base.MXNetError, ValueError, AssertionError) as e:
         raise OneShotError(f"cannot load the model {prefix} ({type(e).__name__}); the files are damaged or "
                            "do not belong together") from None

@@ -7,8 +7,10 @@ narrow subnet computes. Widths equal to ``MID`` are the searched channel count o
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Dict, Iterable, Optional, Union
+import functools
+from typing import Dict, Iterable, Iterator, List, Optional, Union
 
 import mxnet as mx
 import numpy as np
@@ -20,10 +22,48 @@ MID = "mid"
 Width = Union[int, str]
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.9  # MXNet convention: weight of the old running value
-# MXNet 1.9 updates BN running statistics in the BACKWARD pass, so a forward-only pass cannot re-estimate
-# them. BN recalibration sets this to a list; imperative forwards then append, per BN in call order,
-# (running_mean, running_var, batch_mean, batch_var), the running arrays being (views of) the parameters.
-BN_RECORDER = None
+
+
+class PathSettings:
+    """How imperative supernet paths compute, changed only for a scope through :func:`recording_bn_stats` and
+    :func:`width_padding` (which restore the previous setting on exit, exceptions included)."""
+
+    def __init__(self):
+        # MXNet 1.9 updates BN running statistics in the BACKWARD pass, so a forward-only pass cannot
+        # re-estimate them. While BN recalibration records, this is a list; imperative forwards append, per BN
+        # in call order, (running_mean, running_var, batch_mean, batch_var), the running arrays being (views
+        # of) the parameters.
+        self.bn_recorder: Optional[List[tuple]] = None
+        # oneDNN's fast CPU kernels (JIT convolutions, blocked-layout BatchNorm) want channels in blocks of 16
+        # (AVX-512); other widths fall back to plain-layout BatchNorm (ncsp_bnorm, ~10x slower per call), GEMM
+        # depthwise convolutions and layout conversions around each op (DNNL_VERBOSE=1). Computing a path
+        # padded to a multiple of 16 made a supernet training step 1.16x faster at batch 32 x 224 px and 1.11x
+        # at 128 x 32 despite the extra channels (bench/train_throughput.py --compare-padding).
+        self.pad_width_on_cpu = True
+
+
+PATHS = PathSettings()
+
+
+@contextlib.contextmanager
+def recording_bn_stats() -> Iterator[List[tuple]]:
+    """Within the scope, imperative forwards append each BN's (running_mean, running_var, batch_mean,
+    batch_var) to the yielded list (and compute at the exact width)."""
+    previous, PATHS.bn_recorder = PATHS.bn_recorder, []
+    try:
+        yield PATHS.bn_recorder
+    finally:
+        PATHS.bn_recorder = previous
+
+
+@contextlib.contextmanager
+def width_padding(enabled: bool) -> Iterator[None]:
+    """Within the scope, CPU float32 paths are (not) computed at widths padded to a multiple of 16."""
+    previous, PATHS.pad_width_on_cpu = PATHS.pad_width_on_cpu, enabled
+    try:
+        yield
+    finally:
+        PATHS.pad_width_on_cpu = previous
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,14 +147,15 @@ def run_unit(F, x, w: dict, unit: ConvUnit, mid: int):
     if unit.bn:
         args = (x, w[f"{n}_gamma"], w[f"{n}_beta"], w[f"{n}_running_mean"], w[f"{n}_running_var"])
         stats_target = w.get(f"{n}{STATS_TARGET}")
-        if F is nd and (BN_RECORDER is not None or stats_target is not None):
+        recorder = PATHS.bn_recorder
+        if F is nd and (recorder is not None or stats_target is not None):
             x, mean, inv_std = F.BatchNorm(*args, eps=BN_EPS, momentum=BN_MOMENTUM, fix_gamma=False,
                                            output_mean_var=True)
             training = autograd.is_training()
             with autograd.pause():
                 var = 1.0 / (inv_std * inv_std) - BN_EPS
                 if stats_target is None:
-                    BN_RECORDER.append((args[3], args[4], mean, var))
+                    recorder.append((args[3], args[4], mean, var))
                 elif training:
                     update_running_stats(stats_target, mean, var)
         else:
@@ -232,20 +273,11 @@ def slice_params(arrays: Dict[str, nd.NDArray], axes: Dict[str, tuple], mid: int
 
 
 STATS_TARGET = "_stats_target"
-# oneDNN's fast CPU kernels (JIT convolutions, blocked-layout BatchNorm) want channels in blocks of 16
-# (AVX-512); other widths fall back to plain-layout BatchNorm (ncsp_bnorm, ~10x slower per call), GEMM
-# depthwise convolutions and layout conversions around each op (DNNL_VERBOSE=1). Computing a path padded
-# to a multiple of 16 made a supernet training step 1.16x faster at batch 32 x 224 px and 1.11x at 128 x 32
-# despite the extra channels (bench/train_throughput.py --compare-padding). Tests switch it off.
-PAD_WIDTH_ON_CPU = True
-_CACHE: dict = {}
-
-
 def compute_width(x, mid: int, max_mid: int) -> int:
     """The width an imperative supernet path computes a block at: ``mid``, or on CPU in float32 ``mid``
     rounded up to a multiple of 16 (capped at the stored width), its extra channels held at zero by
     :func:`slice_params`. Not while BN recalibration records the path's exact statistics."""
-    if (not PAD_WIDTH_ON_CPU or BN_RECORDER is not None or x.context.device_type != "cpu"
+    if (not PATHS.pad_width_on_cpu or PATHS.bn_recorder is not None or x.context.device_type != "cpu"
             or x.dtype != np.float32):
         return mid
     return min(depthwise.blocked_channels(mid), max_mid)
@@ -260,19 +292,16 @@ def update_running_stats(target, mean, var) -> None:
         running[:] = running * BN_MOMENTUM + batch[0:running.shape[0]] * (1 - BN_MOMENTUM)
 
 
+@functools.lru_cache(maxsize=None)
 def _channel_mask(ctx, mid: int, width: int, dtype):
-    key = ("mask", ctx, mid, width, np.dtype(dtype).name)
-    if key not in _CACHE:
-        mask = np.zeros(width, dtype=dtype)
-        mask[:mid] = 1
-        _CACHE[key] = nd.array(mask, ctx=ctx, dtype=dtype)
-    return _CACHE[key]
+    """1 for the ``mid`` active channels, 0 for the padding (one array per context, widths and dtype)."""
+    mask = np.zeros(width, dtype=dtype)
+    mask[:mid] = 1
+    return nd.array(mask, ctx=ctx, dtype=dtype)
 
 
+@functools.lru_cache(maxsize=None)
 def _scratch_stats(use: str, ctx, width: int, dtype):
     """Running mean / var (0, 1) for padded channels: in training MXNet updates them but never reads
     them; in inference they are read but multiplied by a zero scale."""
-    key = (use, ctx, width, np.dtype(dtype).name)
-    if key not in _CACHE:
-        _CACHE[key] = (nd.zeros(width, ctx=ctx, dtype=dtype), nd.ones(width, ctx=ctx, dtype=dtype))
-    return _CACHE[key]
+    return nd.zeros(width, ctx=ctx, dtype=dtype), nd.ones(width, ctx=ctx, dtype=dtype)

@@ -13,9 +13,11 @@ from typing import List, Optional
 from ..costs import (COMPARISON_MODELS, DEFAULT_COMPARISON, CostModel, Limit, LimitCheck, LookupTable,
                      comparison_reference, describe)
 from ..errors import OneShotError
-from ..options import flag, option
+from ..options import flag, option, spelling
 
 OFF = -1
+# fields renamed since a search or benchmark could have saved them: old name -> new name
+RENAMED = {"flop_max": "flops_ratio_max", "param_max": "params_ratio_max"}
 GROUP = "constraints (checked on the lookup table before any evaluation; -1 = off)"
 
 
@@ -23,8 +25,11 @@ GROUP = "constraints (checked on the lookup table before any evaluation; -1 = of
 class Constraints:
     comparison_model: str = option(DEFAULT_COMPARISON, f"reference of ratios and scores: "
                                    f"{', '.join(COMPARISON_MODELS)}", group=GROUP)
-    flop_max: float = option(OFF, "FLOPs <= this x the comparison model's", group=GROUP, show_default=False)
-    param_max: float = option(OFF, "params <= this x the comparison model's", group=GROUP, show_default=False)
+    # ratios of the comparison model's costs, under the original's flag names; the absolute limits follow
+    flops_ratio_max: float = option(OFF, "FLOPs <= this x the comparison model's", flags=("--flop-max",),
+                                    metavar="RATIO", group=GROUP, show_default=False)
+    params_ratio_max: float = option(OFF, "params <= this x the comparison model's", flags=("--param-max",),
+                                     metavar="RATIO", group=GROUP, show_default=False)
     max_flops: float = option(OFF, "FLOPs <= this many millions", group=GROUP, show_default=False)
     min_flops: float = option(OFF, "FLOPs >= this many millions", group=GROUP, show_default=False)
     max_params: float = option(OFF, "params <= this many millions", group=GROUP, show_default=False)
@@ -40,22 +45,22 @@ class Constraints:
             if lo != OFF and hi != OFF and lo > hi:
                 raise OneShotError(f"--{low.replace('_', '-')} {lo:g} is above --{high.replace('_', '-')} {hi:g} "
                                    f"({unit}): no candidate can meet both; swap or correct them")
-        for name in ("flop_max", "param_max", "max_flops", "min_flops", "max_params", "min_params",
+        for name in ("flops_ratio_max", "params_ratio_max", "max_flops", "min_flops", "max_params", "min_params",
                      "max_normalized_score", "max_latency"):
             value = getattr(self, name)
             if value != OFF and value <= 0 and not (name.startswith("min_") and value == 0):
-                raise OneShotError(f"--{name.replace('_', '-')} must be positive (or -1 for off), not {value:g}")
+                raise OneShotError(f"{spelling(Constraints, name)} must be positive (or -1 for off), not {value:g}")
 
     def limits(self) -> List[Limit]:
         """Every active limit, in the one vocabulary of :mod:`oneshot_nas.costs` (FLOPs and params as counts)."""
         ref_flops, ref_params = comparison_reference(self.comparison_model)
         out = []
-        if self.flop_max != OFF:
-            out.append(Limit(f"FLOPs <= {self.flop_max:g} x {self.comparison_model}", "flops", "max",
-                             self.flop_max * ref_flops))
-        if self.param_max != OFF:
-            out.append(Limit(f"params <= {self.param_max:g} x {self.comparison_model}", "params", "max",
-                             self.param_max * ref_params))
+        if self.flops_ratio_max != OFF:
+            out.append(Limit(f"FLOPs <= {self.flops_ratio_max:g} x {self.comparison_model}", "flops", "max",
+                             self.flops_ratio_max * ref_flops))
+        if self.params_ratio_max != OFF:
+            out.append(Limit(f"params <= {self.params_ratio_max:g} x {self.comparison_model}", "params", "max",
+                             self.params_ratio_max * ref_params))
         for name in ("max_flops", "min_flops", "max_params", "min_params"):
             value = getattr(self, name)
             if value != OFF:
@@ -76,3 +81,8 @@ class Constraints:
             raise OneShotError("--max-latency needs a latency table: pass --latency-table FILE (build one with "
                                "`python -m oneshot_nas latency-table`)")
         return LimitCheck(CostModel(table, self.comparison_model, latency, latency_batch), self.limits())
+
+
+def upgraded(saved: dict) -> dict:
+    """Saved Constraints options with the fields renamed since under their new names."""
+    return {RENAMED.get(k, k): v for k, v in saved.items()}

@@ -9,16 +9,24 @@ reloaded from disk; the subnet does only the candidate's own work.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import time
 from typing import Dict, Iterable, Optional, Sequence
 
 import mxnet as mx
 from mxnet import nd
 
-from .. import bn_recalibration
-from ..nn import Supernet, build_subnet, inherit_weights
-from ..space import Candidate
+from .. import bn_recalibration, data
 from ..devices import evaluate
+from ..errors import OneShotError
+from ..nn import Supernet, build_subnet, inherit_weights
+from ..run_folder import RunFolder
+from ..space import Candidate, SearchSpace
+from ..weights import ORIGINAL, load_weights
+from .config import SearchConfig
+
+LOG = logging.getLogger("oneshot_nas")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,3 +93,33 @@ class Evaluator:
             step = self.chunk or x.shape[0]
             for i in range(0, x.shape[0], step):
                 yield x[i:i + step], y[i:i + step]
+
+
+def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
+    """The supernet of ``c`` loaded, BN recalibration batches from the training part, validation batches
+    from ``c.val_split`` (the hold-out, unless told otherwise)."""
+    supernet = Supernet(space)
+    supernet.initialize(ctx=ctx)
+    load_supernet(supernet, c.supernet_params, ctx)
+    batch = c.batch_size * len(ctx)
+    train, val = data.make_pipelines(c, space, batch, c.seed, val_limit=c.val_images)
+    size = space.input_size
+    bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
+                                c.update_bn_images, size)
+    validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
+    LOG.info("evaluation: BN recalibration on %d training images, validation on %d images of the %s split, "
+             "%d device(s); %s", min(c.update_bn_images, train.num_examples), val.num_examples, c.val_split,
+             len(ctx), train.split.describe())
+    if c.val_split == "test":
+        LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
+                    "the selection; hold training images out instead (--holdout N --val-split holdout)")
+    RunFolder(c.out_dir).write_split(train.split)
+    return Evaluator(supernet, bn, validation, ctx)
+
+
+def load_supernet(supernet: Supernet, path: str, ctx) -> None:
+    if not os.path.exists(path):
+        raise OneShotError(f"supernet params {path} do not exist; train one with scripts/train_supernet.sh "
+                           "(runs/supernet/last.params) or pass --supernet-params")
+    if load_weights(supernet, path, ctx) == ORIGINAL:
+        LOG.info("loaded %s: a supernet saved by the original codebase, mapped onto ours", path)
