@@ -199,20 +199,6 @@ def test_latency_extremes_bound_every_prediction_and_are_attained():
 
 # ---- the original codebase's models/lookup_table.json --------------------------------------------
 
-def original_format(table: LookupTable, layout: str = "OneShot") -> dict:
-    """Our table written as the original's models/lookup_table.json (millions, its key names)."""
-    space = table.space
-    config = {"use_se": space.use_se, "last_conv_after_pooling": space.last_conv_after_pooling,
-              "channels_layout": layout, "stage_repeats": list(space.stage_repeats),
-              "stage_out_channels": {"OneShot": [64, 160, 320, 640], "ShuffleNetV2+": [48, 128, 256, 512]}[layout],
-              "channel_scales": [t / 10 for t in space.scale_tenths], "first_conv_out_channel": 16,
-              "input_size": space.input_size, "last_conv_out_channel": 1024}
-    return {"config": config, **{
-        metric: {"input_block": getattr(table.stem, metric) / 1e6, "output_block": getattr(table.tail, metric) / 1e6,
-                 "nas_block": [[[cell[i] / 1e6 for cell in block] for block in layer] for layer in table.entries]}
-        for i, metric in enumerate(("flops", "params"))}}
-
-
 def test_our_formulas_give_the_numbers_of_the_table_the_original_ships():
     """Spot values of the original's models/lookup_table.json (SE + MobileNetV3 tail, 224 px, 1000 classes;
     FLOPs and params in millions, as it stores them)."""
@@ -230,7 +216,7 @@ def test_the_original_lookup_table_loads_for_its_config_and_is_refused_for_anoth
     space = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=224, num_classes=1000)
     ours = LookupTable.build(space)
     path = tmp_path / "lookup_table.json"
-    path.write_text(json.dumps(original_format(ours), indent=4))
+    path.write_text(json.dumps(ours.to_original_dict(), indent=4))
     loaded = LookupTable.load(str(path), expected_space=space)
     assert loaded.space == space
     rng = np.random.default_rng(0)
@@ -239,17 +225,17 @@ def test_the_original_lookup_table_loads_for_its_config_and_is_refused_for_anoth
     # the classes are read back from the output block: a 10-class table is a 10-class space
     ten = SearchSpace(use_se=True, last_conv_after_pooling=True, input_size=224, num_classes=10)
     path10 = tmp_path / "lookup_table_10.json"
-    path10.write_text(json.dumps(original_format(LookupTable.build(ten))))
+    path10.write_text(json.dumps(LookupTable.build(ten).to_original_dict()))
     assert LookupTable.load(str(path10)).space == ten
     for other in (ten, SearchSpace(input_size=224, num_classes=1000)):
         with pytest.raises(OneShotError, match=r"the original's format\) was built for .* not for "):
             LookupTable.load(str(path), expected_space=other)
-    damaged = original_format(ours)
+    damaged = ours.to_original_dict()
     damaged["flops"]["nas_block"] = damaged["flops"]["nas_block"][:19]
     (tmp_path / "damaged.json").write_text(json.dumps(damaged))
     with pytest.raises(OneShotError, match=r"nas_block is \(19, 4, 10\), not \(20, 4, 10\)"):
         LookupTable.load(str(tmp_path / "damaged.json"))
-    modified = original_format(ours)
+    modified = ours.to_original_dict()
     modified["config"]["last_conv_out_channel"] = 1280
     (tmp_path / "modified.json").write_text(json.dumps(modified))
     with pytest.raises(OneShotError, match="last_conv_out_channel is 1280, where the OneShot network has 1024"):

@@ -35,6 +35,8 @@ def register(sub) -> None:
     add_network_args(p)
     p.add_argument("--method", choices=("symbol", "formula"), default="symbol",
                    help="measure each block on its symbol graph (default) or use the formulas")
+    p.add_argument("--format", choices=("oneshot-nas", "original"), default="oneshot-nas",
+                   help="original: the original codebase's models/lookup_table.json layout (stride-2 stems only)")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=cmd_lookup_table)
 
@@ -124,10 +126,10 @@ def cmd_lookup_table(args) -> int:
     space = space_from_args(args)
     preflight_out(args.out, 1 << 20)
     table = LookupTable.build(space, method=args.method, progress=sys.stderr.isatty() or args.progress)
-    table.save(args.out)
+    table.save(args.out, args.format)
     bounds = table.bounds()
     print(f"wrote {args.out}: {space.describe()}, {space.num_layers}x{space.num_blocks}x{space.num_scales} "
-          f"entries by {args.method}; FLOPs {bounds['min'].flops / 1e6:.1f}M..{bounds['max'].flops / 1e6:.1f}M, "
+          f"entries by {args.method}, {args.format} format; FLOPs {bounds['min'].flops / 1e6:.1f}M..{bounds['max'].flops / 1e6:.1f}M, "
           f"params {bounds['min'].params / 1e6:.3f}M..{bounds['max'].params / 1e6:.3f}M")
     return 0
 

@@ -183,8 +183,30 @@ class LookupTable:
                 "meta": self.meta, "stem": list(self.stem), "tail": list(self.tail),
                 "entries": [[[list(cell) for cell in blocks] for blocks in row] for row in self.entries]}
 
-    def save(self, path: str) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict()))
+    def save(self, path: str, fmt: str = "oneshot-nas") -> None:
+        """Write the table; ``fmt`` "original" writes the original codebase's models/lookup_table.json layout."""
+        text = json.dumps(self.to_original_dict(), indent=4) if fmt == "original" else json.dumps(self.to_dict())
+        atomic_write_text(path, text)
+
+    def to_original_dict(self) -> dict:
+        """The original's layout: its config keys, FLOPs and params in millions, input/nas/output blocks. The
+        first conv stride and the classes are not in it (its network: stride 2; the classes come back from the
+        output block), so only such spaces round-trip."""
+        if self.space.stem_stride != 2:
+            raise OneShotError(f"the original's lookup table format holds stride-2 stems only, not "
+                               f"{self.space.describe()}: add --first-conv-stride 2")
+        space = self.space
+        config = {"use_se": space.use_se, "last_conv_after_pooling": space.last_conv_after_pooling,
+                  "channels_layout": space.channels_layout, "stage_repeats": list(space.stage_repeats),
+                  "stage_out_channels": list(CHANNEL_LAYOUTS[space.channels_layout]),
+                  "channel_scales": [t / 10 for t in space.scale_tenths],
+                  "first_conv_out_channel": FIRST_CONV_CHANNELS, "input_size": space.input_size,
+                  "last_conv_out_channel": LAST_CONV_CHANNELS}
+        return {"config": config, **{
+            metric: {"input_block": getattr(self.stem, metric) / 1e6,
+                     "nas_block": [[[cell[i] / 1e6 for cell in block] for block in layer] for layer in self.entries],
+                     "output_block": getattr(self.tail, metric) / 1e6}
+            for i, metric in enumerate(("flops", "params"))}}
 
     @classmethod
     def load(cls, path: str, expected_space: Optional[SearchSpace] = None) -> "LookupTable":
