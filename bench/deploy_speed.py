@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mxnet as mx  # noqa: E402
 from mxnet import nd  # noqa: E402
 
-from oneshot_nas import zoo  # noqa: E402
+from oneshot_nas import splits, zoo  # noqa: E402
 from oneshot_nas.deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar  # noqa: E402
 from oneshot_nas.deploy.quantize import images_per_second, quantize  # noqa: E402
 from oneshot_nas.nn import build_subnet  # noqa: E402
@@ -66,7 +66,7 @@ def part2(params, val_images, calib_batches):
     from oneshot_nas import data
     config = run_config(params)
     space = SearchSpace.from_dict(config["space"])
-    train, _ = data.make_pipelines(data.DataSource.from_dict(config), space, 32, config.get("seed", 0))
+    train, _ = data.make_pipelines(splits.DataSource.from_dict(config), space, 32, config.get("seed", 0))
     calib = train.fixed_subset(calib_batches * 32, config.get("seed", 0) + 2, 32)
     net = load_trained_subnet(params)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -18,7 +18,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 from mxnet.gluon import nn  # noqa: E402
 
-from oneshot_nas import data  # noqa: E402
+from oneshot_nas import data, splits  # noqa: E402
 from oneshot_nas.space import SearchSpace  # noqa: E402
 
 WIDTH, KERNELS = 32, (3, 5, 7, 3)
@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--lr", type=float, default=0.02)
     args = parser.parse_args()
     space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
-    train, _ = data.make_pipelines(data.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout"),
+    train, _ = data.make_pipelines(splits.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout"),
                                    space, 128, 0)
     mx.random.seed(0)
     net = ChoiceStack(args.layers, args.residual)

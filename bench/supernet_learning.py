@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon  # noqa: E402
 
-from oneshot_nas import data, zoo  # noqa: E402
+from oneshot_nas import data, splits, zoo  # noqa: E402
 from oneshot_nas.sampling import draw_companions  # noqa: E402
 from oneshot_nas.schedules import averaged_blocks  # noqa: E402
 from oneshot_nas.nn import Supernet  # noqa: E402
@@ -45,7 +45,7 @@ def main():
     parser.add_argument("--shrink-every", type=int, default=0, metavar="N")
     args = parser.parse_args()
     space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
-    source = data.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout")
+    source = splits.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout")
     train, _ = data.make_pipelines(source, space, 128, 0)
     mx.random.seed(0)
     net = Supernet(space)

@@ -7,7 +7,8 @@ import json
 import os
 from typing import List, Optional, Tuple
 
-from . import data, options
+from . import options
+from .splits import DataSource
 from .devices import Devices
 from .errors import OneShotError
 from .options import option
@@ -19,7 +20,7 @@ LR_MODES = ("step", "poly", "cosine")
 
 
 @dataclasses.dataclass
-class TrainConfig(data.DataSource, Devices):
+class TrainConfig(DataSource, Devices):
     """Everything a training run depends on; resolved once by the CLI and dumped next to the outputs."""
 
     space: dict

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from oneshot_nas import data, packing
+from oneshot_nas import data, packing, splits
 from oneshot_nas.benchmark import mean_top1, read_benchmark, seed_agreement
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.rank_study import compare_rankers, correlations
@@ -24,14 +24,14 @@ needs_fashion_mnist = pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DI
 # the split
 # ---------------------------------------------------------------------------------------------
 def test_holdout_is_fixed_by_its_own_seed_and_disjoint_from_training():
-    split = data.Split("holdout", 1000, 0, 6000)
+    split = splits.Split("holdout", 1000, 0, 6000)
     held, kept = split.holdout_indices(), split.train_indices()
     assert len(held) == 1000 and len(kept) == 5000
     assert not set(held) & set(kept) and set(held) | set(kept) == set(range(6000))
-    np.testing.assert_array_equal(held, data.Split("holdout", 1000, 0, 6000).holdout_indices())
-    assert not np.array_equal(held, data.Split("holdout", 1000, 1, 6000).holdout_indices())
+    np.testing.assert_array_equal(held, splits.Split("holdout", 1000, 0, 6000).holdout_indices())
+    assert not np.array_equal(held, splits.Split("holdout", 1000, 1, 6000).holdout_indices())
     with pytest.raises(OneShotError, match="--holdout 6000"):
-        data.holdout_indices(6000, 6000, 0)
+        splits.holdout_indices(6000, 6000, 0)
 
 
 def _fake_fashion_mnist(folder, train_n=600, with_test=False):
@@ -66,7 +66,7 @@ def _ids(batch_images):
 def test_no_holdout_or_test_image_reaches_training_or_bn_recalibration(tmp_path):
     folder = str(tmp_path / "fm")
     _fake_fashion_mnist(folder)  # no t10k files at all: a hold-out run must not need them
-    src = data.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100, val_split="holdout")
+    src = splits.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100, val_split="holdout")
     space = SearchSpace(input_size=32, num_classes=10)
     train, val = data.make_pipelines(src, space, batch_size=50, seed=3)
     held = set(train.split.holdout_indices().tolist())
@@ -79,7 +79,7 @@ def test_no_holdout_or_test_image_reaches_training_or_bn_recalibration(tmp_path)
     bn = set().union(*(_ids(x.asnumpy()) for x, _ in train.iter_fixed_subset(64, 1, 32)))
     assert not bn & held
     with pytest.raises(OneShotError, match="t10k"):  # validating on the test split does need them
-        data.make_pipelines(data.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100), space, 50, 3)
+        data.make_pipelines(splits.DataSource(dataset="fashion-mnist", data_dir=folder, holdout=100), space, 50, 3)
 
 
 def test_image_folder_and_recordio_holdouts_are_disjoint(tmp_path):
@@ -91,7 +91,7 @@ def test_image_folder_and_recordio_holdouts_are_disjoint(tmp_path):
             img = np.full((32, 32, 3), 10 * k + label, np.uint8)
             cv2.imwrite(str(root / "train" / f"c{label}" / f"{k:02d}.png"), img)
     space = SearchSpace(input_size=32, num_classes=2)
-    src = data.DataSource(dataset="imagenet", data_dir=str(root), holdout=8, val_split="holdout", num_workers=0)
+    src = splits.DataSource(dataset="imagenet", data_dir=str(root), holdout=8, val_split="holdout", num_workers=0)
     train, val = data.make_pipelines(src, space, 4, 0)
     assert train.num_examples == 32 and val.num_examples == 8
     assert not set(train.indices.tolist()) & set(val.indices.tolist())
@@ -99,7 +99,7 @@ def test_image_folder_and_recordio_holdouts_are_disjoint(tmp_path):
     # RecordIO: the two index files list disjoint records that together make the whole file
     packing.pack_folder(str(root / "train"), str(tmp_path / "rec" / "train"))
     rec = dict(rec_train=str(tmp_path / "rec" / "train.rec"), rec_train_idx=str(tmp_path / "rec" / "train.idx"))
-    src = data.DataSource(dataset="imagenet", use_rec=True, holdout=8, val_split="holdout", num_workers=1, **rec)
+    src = splits.DataSource(dataset="imagenet", use_rec=True, holdout=8, val_split="holdout", num_workers=1, **rec)
     train, val = data.make_pipelines(src, space, 4, 0)
     assert (train.num_examples, val.num_examples) == (32, 8)
     keys = [set(line.split("\t")[0] for line in open(p.idx) if line.strip()) for p in (train, val)]

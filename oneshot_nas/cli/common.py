@@ -10,7 +10,7 @@ from typing import List, Optional
 
 from .. import options, zoo
 from ..checkpoints import preflight
-from ..data import DataSource
+from ..splits import DataSource
 from ..errors import OneShotError
 from ..space import Candidate, SearchSpace
 

@@ -52,7 +52,11 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
     p.set_defaults(func=cmd_latency_table)
+    register_quantize_evaluate(sub)
+    register_predict(sub)
 
+
+def register_quantize_evaluate(sub) -> None:
     p = sub.add_parser("quantize", help="int8-quantize a trained subnet (MXNet quantization, MKL-DNN, CPU)",
                        description="Fold BN, calibrate on a fixed subset of the run's training images (validation "
                                    "transform) and write an int8 model PREFIX-symbol.json + PREFIX-0000.params. "
@@ -78,8 +82,6 @@ def register(sub) -> None:
     p.add_argument("--val-images", type=int, default=None, help="first N validation images (default all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=cmd_evaluate)
-
-    register_predict(sub)
 
 
 def register_predict(sub) -> None:
@@ -213,8 +215,9 @@ def cmd_latency_table(args) -> int:
 def run_data(config: dict, batch_size: int, val_images: Optional[int]):
     """(train, val) pipelines of the run a model came from (its data source and input size)."""
     from .. import data
+    from ..splits import DataSource
     space = SearchSpace.from_dict(config["space"])
-    return data.make_pipelines(data.DataSource.from_dict(config), space, batch_size, config.get("seed", 0),
+    return data.make_pipelines(DataSource.from_dict(config), space, batch_size, config.get("seed", 0),
                                val_limit=val_images)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional
 
-from .. import data
+from ..splits import DataSource
 from ..devices import Devices
 from ..errors import OneShotError
 from ..options import option
@@ -18,7 +18,7 @@ SUPERNET, EVALUATION, SEARCH = "supernet and outputs", "evaluation", "search"
 
 
 @dataclasses.dataclass
-class SearchConfig(data.DataSource, Devices):
+class SearchConfig(DataSource, Devices):
     """Everything a search depends on; resolved once by the CLI and written to OUT_DIR/config.json."""
 
     space: dict
