@@ -48,6 +48,19 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def text_bool(text: str) -> bool:
+    """A boolean written as a word (the original's --shuffle-train False): true/false, yes/no, 1/0."""
+    value = str(text).strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    raise ValueError(f"{text!r} is not True or False")
+
+
+text_bool.__name__ = "True|False"  # argparse names the type in its error message
+
+
 def spelling(cls, name: str) -> str:
     """How the option of field ``name`` is shown and named in messages: its first flag (an original spelling
     declared in ``flags`` comes first)."""
@@ -72,7 +85,7 @@ def add_options(parser, cls, *, unset: Iterable[str] = (), skip: Iterable[str] =
         target = section(parser, group or meta["group"] or "options")
         default = defaults.get(f.name, default_of(f))
         kwargs: Dict[str, Any] = {"dest": f.name, "help": _help(meta, default)}
-        if isinstance(default, bool) or meta["type"] is bool:
+        if meta["type"] is bool or (meta["type"] is None and isinstance(default, bool)):
             kwargs["action"] = "store_true"
         else:
             kwargs["type"] = meta["type"] or type(default)
@@ -106,6 +119,17 @@ def from_args(cls, args, **given):
     values = {name: getattr(args, name) for name in names(cls)
               if name not in given and getattr(args, name, None) is not None}
     return cls(**values, **given)
+
+
+def config_values(obj, cls=None) -> dict:
+    """The option values of ``obj`` keyed as configs/*.json and --print-config spell them: the option's first long
+    flag without the dashes (the original's spelling where one is declared, e.g. flop-max)."""
+    cls = cls or type(obj)
+    out = {}
+    for f, meta in declared(cls):
+        long = [x for x in meta["flags"] if x.startswith("--")]
+        out[(long[0] if long else flag(f.name)).lstrip("-")] = getattr(obj, f.name)
+    return out
 
 
 def values(obj, cls=None) -> dict:

@@ -29,7 +29,8 @@ class DataSource:
     rec_val: str = option("~/.mxnet/datasets/imagenet/rec/val.rec", "", group=DATA)
     rec_val_idx: str = option("~/.mxnet/datasets/imagenet/rec/val.idx", "", group=DATA)
     crop_ratio: float = option(0.875, "val: resize to input/crop-ratio, centre crop", group=DATA)
-    num_workers: int = option(4, "decoding workers", flags=("-j", "--num-data-workers"), group=DATA)
+    num_workers: int = option(4, "decoding workers", flags=("-j", "--num-data-workers", "--num-workers"),
+                              group=DATA)
     holdout: int = option(0, "hold N training images out of training (a fixed, seeded draw) for validation and "
                              "search, as the official SPOS held 50,000 ImageNet training images out (0: none)",
                           metavar="N", group=DATA)

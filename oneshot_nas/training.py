@@ -281,11 +281,14 @@ class Run:
             correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, (_, yi) in zip(outs, parts))
             if c.log_interval and (b + 1) % c.log_interval == 0:
                 speed = c.log_interval * x.shape[0] / (time.time() - btic)
-                LOG.info("Epoch[%d] Batch [%d]\tSpeed: %f samples/sec\taccuracy=%f\tloss=%f\tlr=%f",
-                         epoch, b + 1, speed, correct / seen, loss_sum / seen, self.trainer.learning_rate)
+                # the original's line (its plotting reads one metric), then the loss on a line of its own
+                LOG.info("Epoch[%d] Batch [%d]\tSpeed: %f samples/sec\taccuracy=%f\tlr=%f",
+                         epoch, b + 1, speed, correct / seen, self.trainer.learning_rate)
+                LOG.info("Epoch[%d] Batch [%d]\tloss=%f", epoch, b + 1, loss_sum / seen)
                 btic = time.time()
         elapsed = time.time() - tic
-        LOG.info("[Epoch %d] training: accuracy=%f\tloss=%f", epoch, correct / max(1, seen), loss_sum / max(1, seen))
+        LOG.info("[Epoch %d] training: accuracy=%f", epoch, correct / max(1, seen))
+        LOG.info("[Epoch %d] loss=%f", epoch, loss_sum / max(1, seen))
         LOG.info("[Epoch %d] speed: %d samples/sec\ttime cost: %f", epoch, seen / elapsed, elapsed)
         stats = {"train_acc": correct / max(1, seen), "train_loss": loss_sum / max(1, seen), "train_seconds": elapsed,
                  "images_per_sec": seen / elapsed, "lr": self.trainer.learning_rate}

@@ -6,5 +6,5 @@
 # hold-out) and tested on all 10,000 test images. Hours on 2 cores: it resumes when run again (kill it at any time). Extra arguments are passed on.
 . "$(dirname "$0")/common.sh"
 OUT=${OUT:-benchmarks/fashion-mnist.jsonl}
-exec $PYTHON -m oneshot_nas benchmark --config configs/oneshot_fashion-mnist.json --max-flops 7 --out "$OUT" \
+exec $PYTHON -m oneshot_nas benchmark --config configs/oneshot_fashion-mnist.json --max-flops 7 --flop-max -1 --out "$OUT" \
     --save-dir "${SAVE_DIR:-$SAVE_ROOT/benchmark}" --num-subnets 20 --seeds 0,1 "$@"

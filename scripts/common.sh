@@ -35,3 +35,15 @@ esac
 gpu_flags() {
     if [ -n "${NUM_GPUS:-}" ]; then echo --num-gpus "$NUM_GPUS"; fi
 }
+
+# The published genes, as the original's scripts pass them (quoted comma lists).
+ONESHOT_BLOCKS="0, 0, 3, 1, 1, 1, 0, 0, 2, 0, 2, 1, 1, 0, 2, 0, 2, 1, 3, 2"
+ONESHOT_CHANNELS="6, 5, 3, 5, 2, 6, 3, 4, 2, 5, 7, 5, 4, 6, 7, 4, 4, 5, 4, 3"
+ONESHOT_SPLUS_BLOCKS="0, 0, 0, 1, 0, 0, 1, 0, 3, 2, 0, 1, 2, 2, 1, 2, 0, 0, 2, 0"
+ONESHOT_SPLUS_CHANNELS="8, 7, 6, 8, 5, 7, 3, 4, 2, 4, 2, 3, 4, 5, 6, 6, 3, 3, 4, 6"
+
+# log_flags NAME: on ImageNet the original's --logging-file ./logs/NAME.log (relative to the repository, as
+# the scripts run there); our Fashion-MNIST presets log into the run folder.
+log_flags() {
+    if [ "$DATASET" = imagenet ]; then echo --logging-file "./logs/$1.log"; fi
+}

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Train OneShot+ (SE + MobileNetV3 tail, flags implied by the name) from scratch, the original's recipe.
+# OneShot+ from scratch: the OneShot genes with SE and the MobileNetV3 tail (the original's train_oneshot+.sh).
 . "$(dirname "$0")/common.sh"
 SAVE_DIR=${SAVE_DIR:-$SAVE_ROOT/oneshot+}
 RESUME=""; [ -f "$SAVE_DIR/last.json" ] && RESUME=--resume
-ARCH="--model OneShot+ --logging-file shufflenas_oneshot+.log"
-exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" $ARCH $(data_flags) $(gpu_flags) \
-    --save-dir "$SAVE_DIR" $RESUME "$@"
+exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" --model ShuffleNas_fixArch \
+    --block-choices "$ONESHOT_BLOCKS" --channel-choices "$ONESHOT_CHANNELS" --use-se --last-conv-after-pooling $(log_flags shufflenas_oneshot+) \
+    $(data_flags) $(gpu_flags) --save-dir "$SAVE_DIR" $RESUME "$@"

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Train OneShot-S+ (SE + MobileNetV3 tail, flags implied by the name) from scratch, the original's recipe.
+# OneShot-S+ from scratch: its genes with SE and the MobileNetV3 tail (the original's train_oneshot-s+.sh).
 . "$(dirname "$0")/common.sh"
 SAVE_DIR=${SAVE_DIR:-$SAVE_ROOT/oneshot-s+}
 RESUME=""; [ -f "$SAVE_DIR/last.json" ] && RESUME=--resume
-ARCH="--model OneShot-S+ --logging-file shufflenas_oneshot-s+.log"
-exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" $ARCH $(data_flags) $(gpu_flags) \
-    --save-dir "$SAVE_DIR" $RESUME "$@"
+exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" --model ShuffleNas_fixArch \
+    --block-choices "$ONESHOT_SPLUS_BLOCKS" --channel-choices "$ONESHOT_SPLUS_CHANNELS" --use-se --last-conv-after-pooling $(log_flags shufflenas_oneshot-s+) \
+    $(data_flags) $(gpu_flags) --save-dir "$SAVE_DIR" $RESUME "$@"

@@ -1,17 +1,14 @@
 #!/bin/sh
-# Train a fixed architecture from scratch (no supernet weights). Which one, in this order:
+# Train a fixed architecture from scratch (no supernet weights): the paper's OneShot architecture (plain tail),
+# as the original's train_oneshot.sh, unless one is named:
 #   MODEL=name                      a published architecture (OneShot, OneShot+, OneShot-S+, SPOS-block-only)
-#   CANDIDATE_FILE=path/best.json   a search's best.json (or a file of compact strings)
-#   runs/search/best.json           the search of scripts/search_supernet.sh, when it exists
-#   otherwise                       the paper's OneShot architecture (plain tail)
+#   CANDIDATE_FILE=path/best.json   a search's best.json (or a file of compact strings); the pipeline passes its own
 . "$(dirname "$0")/common.sh"
 SAVE_DIR=${SAVE_DIR:-$SAVE_ROOT/oneshot}
 RESUME=""; [ -f "$SAVE_DIR/last.json" ] && RESUME=--resume
-CANDIDATE_FILE=${CANDIDATE_FILE:-}
-if [ -z "$CANDIDATE_FILE" ] && [ -f "$SAVE_ROOT/search/best.json" ]; then CANDIDATE_FILE=$SAVE_ROOT/search/best.json; fi
-if [ -n "${MODEL:-}" ]; then ARCH="--model $MODEL"
-elif [ -n "$CANDIDATE_FILE" ]; then ARCH="--candidate-file $CANDIDATE_FILE"
-else ARCH="--model OneShot"; fi
-echo "train_oneshot: $ARCH" >&2
-exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" $ARCH $(data_flags) $(gpu_flags) \
-    --save-dir "$SAVE_DIR" $RESUME "$@"
+if [ -n "${MODEL:-}" ]; then set -- --model "$MODEL" "$@"
+elif [ -n "${CANDIDATE_FILE:-}" ]; then set -- --candidate-file "$CANDIDATE_FILE" "$@"
+else set -- --model ShuffleNas_fixArch --block-choices "$ONESHOT_BLOCKS" --channel-choices "$ONESHOT_CHANNELS" "$@"; fi
+echo "train_oneshot: $1 $2" >&2
+exec $PYTHON -m oneshot_nas train --config "configs/oneshot_$DATASET.json" $(log_flags shufflenas_oneshot) \
+    $(data_flags) $(gpu_flags) --save-dir "$SAVE_DIR" $RESUME "$@"

@@ -7,7 +7,8 @@ SAVE_DIR=${SAVE_DIR:-$SAVE_ROOT/supernet+_constraints}
 RESUME=""; [ -f "$SAVE_DIR/last.json" ] && RESUME=--resume
 exec $PYTHON -m oneshot_nas train --config "configs/supernet+_$DATASET.json" $(data_flags) $(gpu_flags) \
     $(if [ "$DATASET" = imagenet ]; then
-        echo --train-upper-constraints flops-330-params-5.0 --train-bottom-constraints flops-190-params-2.8
+        echo --train-upper-constraints flops-330-params-5.0 --train-bottom-constraints flops-190-params-2.8 \
+            --logging-file ./logs/shufflenas_supernet+_with_constraints.log
       else
         echo --train-upper-constraints flops-28-params-3.2 --train-bottom-constraints flops-16-params-2.0
       fi) --train-constraint-method evolution \

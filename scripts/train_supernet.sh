@@ -1,6 +1,6 @@
 #!/bin/sh
-# Supernet with SE and the MobileNetV3 tail, block selection from the start, channel selection warm-up
-# (ImageNet: from epoch 60, the original's scripts/train_supernet.sh). Resumes when run again.
+# Supernet, block selection from the start, channel selection with warm-up (ImageNet: the original's
+# scripts/train_supernet.sh, plain network, channel selection from epoch 60). Resumes when run again.
 . "$(dirname "$0")/common.sh"
 SAVE_DIR=${SAVE_DIR:-$SAVE_ROOT/supernet}
 RESUME=""; [ -f "$SAVE_DIR/last.json" ] && RESUME=--resume

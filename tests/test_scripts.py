@@ -17,7 +17,8 @@ TINY = ["--num-epochs", "1", "--train-limit", "128", "--val-limit", "64", "--bn-
 @pytest.mark.parametrize("script, save", [
     ("train_supernet.sh", "supernet"), ("train_supernet+.sh", "supernet+"),
     ("train_supernet+_with_constraints.sh", "supernet+_constraints"), ("train_oneshot.sh", "oneshot"),
-    ("train_oneshot+.sh", "oneshot+"), ("train_oneshot-s+.sh", "oneshot-s+")])
+    ("train_oneshot+.sh", "oneshot+"), ("train_oneshot-s+.sh", "oneshot-s+"),
+    ("train_oneshot-s+_mobilenetv3.sh", "oneshot-s+_mobilenetv3")])
 def test_script_small_recipe_runs_and_resumes(script, save, tmp_path):
     env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable,
            "OMP_NUM_THREADS": "2"}
@@ -32,7 +33,8 @@ def test_script_small_recipe_runs_and_resumes(script, save, tmp_path):
     assert again.returncode == 0 and "nothing to do" in again.stderr
 
 
-def test_train_oneshot_picks_up_the_search_result(tmp_path):
+def test_train_oneshot_trains_oneshot_unless_a_candidate_is_named(tmp_path):
+    """As the original's script: a search result lying in runs/search is not picked up unasked."""
     (tmp_path / "search").mkdir()
     (tmp_path / "search" / "best.json").write_text(json.dumps(
         {"candidate": "00010010320122120020-87685734242345663346"}))
@@ -41,6 +43,13 @@ def test_train_oneshot_picks_up_the_search_result(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.load(open(tmp_path / "oneshot" / "config.json"))["candidate"] == \
+        "00311100202110202132-65352634257546744543"  # OneShot
+    env["CANDIDATE_FILE"] = str(tmp_path / "search" / "best.json")
+    env["SAVE_DIR"] = str(tmp_path / "named")
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", "train_oneshot.sh"), *TINY], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.load(open(tmp_path / "named" / "config.json"))["candidate"] == \
         "00010010320122120020-87685734242345663346"
 
 
@@ -62,6 +71,7 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
     assert config["space"]["first_conv_stride"] == 2 and config["val_split"] == "holdout"  # from the supernet's config
     again = script("search_supernet.sh", *small)  # resumes the finished search: nothing new
     assert again.returncode == 0 and "has finished" in again.stderr
+    env["CANDIDATE_FILE"] = str(tmp_path / "search" / "best.json")  # as the pipeline passes it
     run = script("train_oneshot.sh", *TINY)
     assert run.returncode == 0, run.stderr[-2000:]
     trained = json.load(open(tmp_path / "oneshot" / "config.json"))

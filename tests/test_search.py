@@ -182,7 +182,7 @@ def search_cmd(supernet_file, out_dir, *extra):
     return [sys.executable, "-m", "oneshot_nas", "search", "--supernet-params", str(supernet_file),
             "--out-dir", str(out_dir), "--dataset", "fashion-mnist", "--update-bn-images", "64",
             "--val-images", "96", "--batch-size", "32", "--population-size", "6", "--retain-length", "2",
-            "--search-iters", "4", "--max-flops", "30", "--seed", "4", *extra]
+            "--search-iters", "4", "--max-flops", "30", "--seed", "4", "--search-mode", "genetic", *extra]
 
 
 def env():
@@ -275,7 +275,7 @@ def fake_search(tmp_path, **options):
     from oneshot_nas.search.run import Search
     cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),
                        population_size=8, retain_length=3, search_iters=3, seed=1,
-                       **{"constraints": {"max_flops": 40}, **options})
+                       **{"constraints": {"max_flops": 40}, "search_mode": "genetic", **options})
     search = Search(cfg)
     search.evaluator = FakeEvaluator()
     return search, search.run()
@@ -299,7 +299,8 @@ def test_fixed_blocks_in_a_joint_search_and_the_balanced_target(tmp_path):
                                score_acc_ratio=0.5)
     recs = list(search.records.by_candidate.values())
     assert all(Candidate.parse(r["candidate"]).blocks == tuple(blocks) for r in recs)
-    assert all(r["fitness"] == pytest.approx(r["top1"] - 0.5 * r["normalized_score"]) for r in recs)
+    # the original's balanced score: ratio x (0.5 F/F_ref + 0.5 P/P_ref)
+    assert all(r["fitness"] == pytest.approx(r["top1"] - 0.5 * 0.5 * r["normalized_score"]) for r in recs)
     assert best["fitness"] == max(r["fitness"] for r in recs)
     with pytest.raises(OneShotError, match="nothing is left to search"):
         fake_search(tmp_path / "b", fixed_block_choices=blocks, fixed_channel_choices=[4] * 20)
@@ -320,7 +321,7 @@ def test_a_search_saved_under_older_option_names_resumes(tmp_path):
     config_path.write_text(json.dumps(saved))
     cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),
                        population_size=8, retain_length=3, search_iters=3, seed=1,
-                       constraints={"max_flops": 40, "flops_ratio_max": 0.5})
+                       constraints={"max_flops": 40, "flops_ratio_max": 0.5}, search_mode="genetic")
     assert Search(cfg, resume=True).run() == best
     config_path.write_text(json.dumps({**saved, "search_space": "block"}))
     with pytest.raises(OneShotError, match="searched_genes differ"):

@@ -1,5 +1,6 @@
 """Trainer: a tiny supernet / subnet run on Fashion-MNIST, exact resume, corrupt checkpoint, BN recalibration."""
 import json
+import re
 import os
 import signal
 import subprocess
@@ -69,9 +70,33 @@ def test_supernet_run_killed_mid_epoch_resumes_exactly(tmp_path):
     assert all("val_err_top1" in h and "distinct_paths" in h for h in history)
 
 
-def test_subnet_run_and_corrupt_checkpoint(tmp_path, capsys):
+def original_plot_rows(text: str):
+    """What the original's utils/plot.py reads from a training log: per line starting with '[', the epoch between
+    the first space and ']', and the number after the first '=' of 'training' and 'validation' lines."""
+    train, val = [], []
+    for row in text.splitlines(keepends=True):
+        if row[0] != "[":
+            continue
+        epoch = int(row[row.find(" ") + 1: row.find("]")])
+        if "training" in row:
+            train.append((epoch, float(row[row.find("=") + 1:])))
+        if "validation" in row:
+            val.append((epoch, 1 - float(row[row.find("=") + 1: row.find("=") + 9])))
+    return train, val
+
+
+def test_subnet_run_and_corrupt_checkpoint(tmp_path, capsys, monkeypatch):
     save = str(tmp_path / "sub")
-    assert main(["train", "--model", "OneShot", *TINY, "--num-epochs", "1", "--save-dir", save, "--mode", "hybrid"]) == 0
+    monkeypatch.chdir(tmp_path)  # --logging-file is relative to the working directory, as in the original
+    assert main(["train", "--model", "OneShot", *TINY, "--num-epochs", "1", "--save-dir", save, "--mode", "hybrid",
+                 "--log-interval", "4", "--logging-file", "./logs/oneshot.log"]) == 0
+    text = (tmp_path / "logs" / "oneshot.log").read_text()
+    history = json.loads(open(os.path.join(save, "history.jsonl")).readline())
+    train, val = original_plot_rows(text)  # the original's plotting still reads our logs
+    assert train == [(0, pytest.approx(history["train_acc"], abs=1e-6))]
+    assert val == [(0, pytest.approx(1 - history["val_err_top1"], abs=1e-6))]
+    assert re.search(r"^Epoch\[0\] Batch \[4\]\tSpeed: [0-9.]+ samples/sec\taccuracy=[0-9.]+\tlr=[0-9.]+$", text, re.M)
+    assert re.search(r"^Epoch\[0\] Batch \[4\]\tloss=[0-9.]+$", text, re.M) and "[Epoch 0] loss=" in text
     with open(os.path.join(save, "last.params"), "wb") as f:  # the name people use: resume does not read it
         f.write(b"garbage")
     with open(os.path.join(save, "checkpoints", "last-0000", "last.params"), "r+b") as f:  # the checkpoint itself

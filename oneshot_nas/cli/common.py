@@ -124,6 +124,19 @@ def candidate_from_file(path: str) -> Candidate:
         raise OneShotError(f"candidate file {path}: {e}") from None
 
 
+def log_file(given: Optional[str], folder: str, default_name: str) -> str:
+    """The log file: ``given`` relative to the working directory (the original's meaning), its folder created,
+    or ``default_name`` inside the run's ``folder``."""
+    if not given:
+        return os.path.join(folder, default_name)
+    path = os.path.abspath(os.path.expanduser(given))
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as e:
+        raise OneShotError(f"--logging-file {given}: cannot create its folder ({e.strerror})") from None
+    return path
+
+
 def setup_logging(path: Optional[str]) -> None:
     handlers = [logging.StreamHandler()]
     if path:
@@ -192,3 +205,22 @@ def subnet_config_from_args(args) -> Optional[dict]:
     if hasattr(args, "val_split"):
         config.update(options.values(args, DataSource))
     return config
+
+
+def add_print_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the fully resolved options as one JSON object (keys as in configs/*.json) and "
+                             "exit, reading no data and building no network")
+
+
+def print_config(*parts: dict) -> int:
+    """--print-config: the resolved options as one JSON object, option names without the dashes (later parts win;
+    gene lists as the comma lists the command line takes)."""
+    merged = {}
+    for part in parts:
+        for name, value in part.items():
+            if name.endswith("_choices") and isinstance(value, (list, tuple)):
+                value = ",".join(map(str, value))
+            merged[name.replace("_", "-")] = value
+    print(json.dumps(merged, indent=1))
+    return 0

@@ -15,7 +15,8 @@ from ..run_folder import RunFolder
 from ..search.constraints import Constraints
 from ..search.config import SearchConfig
 from ..space import parse_gene_list
-from .common import add_config_arg, add_data_args, add_network_args, setup_logging, space_from_args
+from .common import (add_config_arg, add_data_args, add_network_args, add_print_config_arg, print_config,
+                     setup_logging, space_from_args)
 from .presets import read_preset, set_option_defaults
 
 INHERITED = "the supernet's config.json, else as for `train`"
@@ -30,6 +31,7 @@ def register(sub) -> None:
     add_supernet_eval_args(p, "runs/search")
     options.section(p, "supernet and outputs").add_argument(
         "--resume", action="store_true", help="continue the search in --out-dir where it stopped")
+    add_print_config_arg(options.section(p, "supernet and outputs"))
     options.add_options(p, SearchConfig, only=("search_mode", "searched_genes", "two_stage", "fixed_block_choices",
                                                "fixed_channel_choices", "population_size", "retain_length",
                                                "random_select", "mutate_chance", "search_iters", "topk",
@@ -64,7 +66,7 @@ def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str) -> None:
     add_network_args(p, inherited_from=INHERITED)
     add_data_args(p, inherited_from=INHERITED)
     options.add_options(p, SearchConfig, only=("batch_size", "num_gpus", "num_cpu_contexts", "update_bn_images",
-                                               "val_images"), group="evaluation")
+                                               "val_images", "dtype", "shuffle_train"), group="evaluation")
 
 
 def add_constraint_args(p: argparse.ArgumentParser) -> None:
@@ -72,18 +74,19 @@ def add_constraint_args(p: argparse.ArgumentParser) -> None:
     options.add_options(p, SearchConfig, only=("latency_table", "latency_batch_size"))
 
 
-def supernet_params_path(given: str) -> str:
+def supernet_params_path(given: str, must_exist: bool = True) -> str:
     params = os.path.join(given, "last.params") if os.path.isdir(given) else given  # a `train` save dir
-    if not os.path.exists(params):
+    if must_exist and not os.path.exists(params):
         raise OneShotError(f"supernet params {params} do not exist; train one with scripts/train_supernet.sh "
                            "(runs/supernet/last.params) or pass --supernet-params")
     return params
 
 
-def search_config_from_args(args, log_name: str) -> SearchConfig:
+def search_config_from_args(args, log_name: str, side_effects: bool = True) -> SearchConfig:
     """The SearchConfig of `search` (and `rank-study`) options; network flags and split left unset default to
-    the supernet's training config. Sets up logging into the output folder."""
-    params = supernet_params_path(args.supernet_params)
+    the supernet's training config. Sets up logging into the output folder (not with ``side_effects`` off: then
+    a supernet file that does not exist yet is taken as named)."""
+    params = supernet_params_path(args.supernet_params, must_exist=side_effects)
     saved = RunFolder.of_params(params).config_or_empty()  # {} for a file from elsewhere (the original's)
     saved_space = saved.get("space") if isinstance(saved.get("space"), dict) else {}
     space = space_from_args(args, saved=saved_space)
@@ -91,17 +94,23 @@ def search_config_from_args(args, log_name: str) -> SearchConfig:
              for name in ("holdout", "holdout_seed", "val_split")}
     fixed = {name: list(parse_gene_list(getattr(args, name), name.split("_")[1])) if getattr(args, name, None)
              else None for name in ("fixed_block_choices", "fixed_channel_choices")}
-    os.makedirs(args.out_dir, exist_ok=True)
-    setup_logging(os.path.join(args.out_dir, log_name))
     constraints = options.values(options.from_args(Constraints, args))
     cfg = options.from_args(SearchConfig, args, space=space.to_dict(), supernet_params=params,
                             constraints=constraints, **{k: v for k, v in split.items() if v is not None}, **fixed)
-    logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
+    if side_effects:
+        os.makedirs(args.out_dir, exist_ok=True)
+        setup_logging(os.path.join(args.out_dir, log_name))
+        logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     return cfg
 
 
 def cmd_search(args) -> int:
     from ..search.run import Search
+    if args.print_config:
+        cfg = search_config_from_args(args, "search.log", side_effects=False)
+        cfg.validate()
+        return print_config(options.config_values(cfg.search_space), options.config_values(Constraints(
+            **cfg.constraints)), options.config_values(cfg))
     cfg = search_config_from_args(args, "search.log")
     best = Search(cfg, resume=args.resume).run()
     print(json.dumps({k: best[k] for k in ("candidate", "top1", "top5", "flops", "params", "normalized_score")}

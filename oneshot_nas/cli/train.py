@@ -12,8 +12,8 @@ from .. import options, zoo
 from ..errors import OneShotError
 from ..sampling import SamplingOptions
 from ..train_config import MODEL, TrainConfig
-from .common import (add_config_arg, add_network_args, candidate_from_file, candidates_from_args, setup_logging,
-                     space_from_args)
+from .common import (add_config_arg, add_network_args, add_print_config_arg, candidate_from_file,
+                     candidates_from_args, log_file, print_config, setup_logging, space_from_args)
 
 SUPERNET_MODELS = ("ShuffleNas", "ShuffleNas_fixArch")
 
@@ -63,7 +63,10 @@ def add_train_args(p: argparse.ArgumentParser, save_dir: str = "runs/train", arc
     g = options.section(p, "checkpoints and logs")
     g.add_argument("--resume", action="store_true", help="continue from SAVE_DIR's last complete checkpoint exactly "
                                                           "where it stopped")
-    g.add_argument("--logging-file", default="train.log", help="log file inside --save-dir")
+    add_print_config_arg(g)
+    g.add_argument("--logging-file", default=None, metavar="PATH",
+                   help="log file, relative to the working directory as in the original, its folder created "
+                        "(default: train.log inside --save-dir)")
 
 
 def architecture_from_args(args):
@@ -96,8 +99,15 @@ def cmd_train(args) -> int:
     from ..training import Run
     entry, candidate = architecture_from_args(args)
     cfg = train_config_from_args(args, entry, candidate)
+    if args.print_config:
+        cfg.validate()
+        genes = ({"block_choices": candidate.blocks, "channel_choices": candidate.channels} if candidate else {})
+        return print_config({"model": args.model or (entry.name if entry else "ShuffleNas_fixArch")}, genes,
+                            options.config_values(cfg.search_space),
+                            options.config_values(SamplingOptions(**cfg.sampling)), options.config_values(cfg),
+                            {"logging_file": log_file(args.logging_file, cfg.save_dir, "train.log")})
     os.makedirs(cfg.save_dir, exist_ok=True)
-    setup_logging(args.logging_file and os.path.join(cfg.save_dir, args.logging_file))
+    setup_logging(log_file(args.logging_file, cfg.save_dir, "train.log"))
     sampler = SamplingOptions(**cfg.sampling).sampler(cfg.search_space, cfg.seed) if candidate is None else None
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     record = Run(cfg, sampler, resume=args.resume).run()

@@ -7,7 +7,7 @@ from typing import List, Optional
 from ..splits import DataSource
 from ..devices import Devices
 from ..errors import OneShotError
-from ..options import option
+from ..options import option, text_bool
 from ..space import SearchSpace
 from .constraints import GROUP
 
@@ -34,7 +34,13 @@ class SearchConfig(DataSource, Devices):
                                           "recalibration", group=EVALUATION)
     val_images: Optional[int] = option(None, "validate on the first N validation images (default all)", type=int,
                                        group=EVALUATION)
-    search_mode: str = option("genetic", "", choices=SEARCH_MODES, group=SEARCH)
+    # the original's evaluation options; float16 and a reshuffled BN subset per candidate are not implemented
+    dtype: str = option("float32", "evaluation precision (float32 only)", choices=("float32", "float16"),
+                        group=EVALUATION)
+    shuffle_train: bool = option(False, "False (the original's default): every candidate is BN-recalibrated on the "
+                                        "same fixed subset of training images", type=text_bool, metavar="True|False",
+                                 group=EVALUATION)
+    search_mode: str = option("random", "(default: random, as the original's)", choices=SEARCH_MODES, group=SEARCH)
     # "search space" is the SearchSpace (the network config); this says which of its genes are searched
     searched_genes: str = option("joint", "which genes are searched; block search keeps channels at "
                                           "--fixed-channel-choices (default: scale 1.0), channel search needs "
@@ -56,7 +62,8 @@ class SearchConfig(DataSource, Devices):
     topk: int = option(3, "candidates in the final table and best.json", group=SEARCH)
     search_target: str = option("acc", "fitness: top-1, or top-1 - score-acc-ratio x normalised score",
                                 choices=SEARCH_TARGETS, group=SEARCH)
-    score_acc_ratio: float = option(0.1, "balanced_flop_acc: weight of the score", group=SEARCH)
+    score_acc_ratio: float = option(1.0, "balanced_flop_acc: fitness = top-1 - this x (0.5 FLOPs/F_ref + 0.5 "
+                                         "params/P_ref), as the original", group=SEARCH)
     constraints: dict = dataclasses.field(default_factory=dict)  # Constraints options
     latency_table: Optional[str] = option(None, "latency table of this network config (`python -m oneshot_nas "
                                                 "latency-table`)", type=str, metavar="FILE", group=GROUP)
@@ -72,6 +79,12 @@ class SearchConfig(DataSource, Devices):
         return ["block", "channel"] if self.two_stage else [self.searched_genes]
 
     def validate(self) -> None:
+        if self.dtype != "float32":
+            raise OneShotError(f"--dtype {self.dtype}: the search evaluates candidates in float32 only (the original's "
+                               "search scripts pass --dtype float32); drop the flag")
+        if self.shuffle_train:
+            raise OneShotError("--shuffle-train True is not supported: every candidate is BN-recalibrated on the same "
+                               "fixed, seeded subset of training images (the original's default, --shuffle-train False)")
         if self.search_mode not in SEARCH_MODES:
             raise OneShotError(f"unknown --search-mode {self.search_mode!r}; choose one of {', '.join(SEARCH_MODES)}")
         if self.search_target not in SEARCH_TARGETS:

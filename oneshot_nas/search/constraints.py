@@ -26,8 +26,9 @@ class Constraints:
     comparison_model: str = option(DEFAULT_COMPARISON, f"reference of ratios and scores: "
                                    f"{', '.join(COMPARISON_MODELS)}", group=GROUP)
     # ratios of the comparison model's costs, under the original's flag names; the absolute limits follow
-    flops_ratio_max: float = option(OFF, "FLOPs <= this x the comparison model's", flags=("--flop-max",),
-                                    metavar="RATIO", group=GROUP, show_default=False)
+    flops_ratio_max: float = option(1.0, "FLOPs <= this x the comparison model's (default 1, as the original's: "
+                                         "328M for SinglePathOneShot)", flags=("--flop-max",), metavar="RATIO",
+                                    group=GROUP, show_default=False)
     params_ratio_max: float = option(OFF, "params <= this x the comparison model's", flags=("--param-max",),
                                      metavar="RATIO", group=GROUP, show_default=False)
     max_flops: float = option(OFF, "FLOPs <= this many millions", group=GROUP, show_default=False)

@@ -83,7 +83,7 @@ class Search:
 
     def _target(self, top1: float, score: float) -> float:
         if self.cfg.search_target == "balanced_flop_acc":
-            return top1 - self.cfg.score_acc_ratio * score
+            return top1 - self.cfg.score_acc_ratio * score / 2  # the original's 0.5 F/F_ref + 0.5 P/P_ref
         return top1
 
     # ---- the loop ----------------------------------------------------------------------------
