@@ -85,6 +85,10 @@ class SamplingOptions:
                                                     group=SAMPLING)
     train_bottom_constraints: Optional[str] = option(None, "lower corner of the box, e.g. flops-190-params-2.8",
                                                      type=str, metavar="flops-M-params-M", group=SAMPLING)
+    flop_param_method: str = option("lookup_table", "how the box's FLOPs/params are counted: the lookup table "
+                                                    "(from the formulas) or each block measured on its symbol graph "
+                                                    "(the same numbers, tested; slower to build)",
+                                    choices=("lookup_table", "symbol"), group=SAMPLING)
     train_constraint_method: Optional[str] = option(None, "how sampled paths meet the box: rejection sampling or "
                                                     "strolling evolution (default: evolution when a box is "
                                                     "given, else none)", type=str, choices=CONSTRAINT_METHODS,
@@ -103,7 +107,8 @@ class SamplingOptions:
                            ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
                            block_warm_up=self.block_warm_up,
                            constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
-                           box=box, table=table)
+                           box=box, table=table if table is not None or box is None else LookupTable.build(
+                               space, method="symbol" if self.flop_param_method == "symbol" else "formula"))
 
 
 def draw_companions(rng: np.random.Generator, candidate: Candidate, block_choices: Sequence[int],

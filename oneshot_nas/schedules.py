@@ -1,8 +1,8 @@
-"""Learning-rate and channel-selection warm-up schedules, as closed formulas of the (0-based) epoch."""
+"""Schedules: the learning rate (GluonCV's schedulers, as the original trainer), and the channel-selection and
+block warm-ups as closed formulas of the (0-based) epoch."""
 from __future__ import annotations
 
-import math
-from typing import Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 LR_MODES = ("step", "poly", "cosine")
 
@@ -15,24 +15,31 @@ def averaged_blocks(epoch: int, block_warm_up: int, num_blocks: int) -> int:
     return num_blocks - ((num_blocks - 1) * epoch) // block_warm_up
 
 
-def learning_rate(epoch_float: float, base_lr: float, num_epochs: int, mode: str = "cosine",
-                  warmup_epochs: float = 0, warmup_lr: float = 0.0, lr_decay: float = 0.1,
-                  lr_decay_epochs: Sequence[int] = (), power: float = 2.0) -> float:
-    """LR at a fractional epoch: linear warm-up from ``warmup_lr``, then step / poly / cosine to 0.
-
-    The same formulas as GluonCV's LRSequential(warmup linear + mode), evaluated per iteration.
-    """
+def lr_schedule(base_lr: float, num_epochs: int, iters_per_epoch: int, mode: str = "cosine",
+                warmup_epochs: int = 0, warmup_lr: float = 0.0, lr_decay: float = 0.1,
+                lr_decay_epochs: Sequence[int] = (), lr_decay_period: int = 0,
+                power: float = 2.0) -> Callable[[int], float]:
+    """``lr(num_update)``: GluonCV's LRSequential of a linear warm-up from ``warmup_lr`` and then ``mode`` (step /
+    poly / cosine to 0), built as the original's trainer (GluonCV's train_imagenet.py) builds it: step epochs counted
+    after the warm-up, ``lr_decay_period`` > 0 decays every that many epochs. Stateless in ``num_update``, so a
+    resumed run gets exactly the rates of an uninterrupted one."""
+    from gluoncv.utils import LRScheduler, LRSequential
     if mode not in LR_MODES:
         raise ValueError(f"unknown lr mode {mode!r}; choose one of {', '.join(LR_MODES)}")
-    if epoch_float < warmup_epochs:
-        return warmup_lr + (base_lr - warmup_lr) * epoch_float / warmup_epochs
-    if mode == "step":
-        return base_lr * lr_decay ** sum(1 for e in lr_decay_epochs if epoch_float >= e)
-    progress = (epoch_float - warmup_epochs) / max(1e-12, num_epochs - warmup_epochs)
-    progress = min(1.0, progress)
-    if mode == "poly":
-        return base_lr * (1 - progress) ** power
-    return base_lr * (1 + math.cos(math.pi * progress)) / 2
+    if lr_decay_period > 0:
+        lr_decay_epochs = range(lr_decay_period, num_epochs, lr_decay_period)
+    phases = []
+    # GluonCV divides by a phase's iterations - 1: a phase of one iteration cannot be given to it
+    if warmup_epochs * iters_per_epoch >= 2:
+        phases.append(LRScheduler("linear", base_lr=warmup_lr, target_lr=base_lr, nepochs=warmup_epochs,
+                                  iters_per_epoch=iters_per_epoch))
+    if (num_epochs - warmup_epochs) * iters_per_epoch >= 2:
+        phases.append(LRScheduler(mode, base_lr=base_lr, target_lr=0, nepochs=num_epochs - warmup_epochs,
+                                  iters_per_epoch=iters_per_epoch, power=power, step_factor=lr_decay,
+                                  step_epoch=[e - warmup_epochs for e in lr_decay_epochs]))
+    if not phases:
+        return lambda num_update: base_lr
+    return LRSequential(phases)
 
 
 def warm_up_lowest_gene(epochs_since_start: int, num_scales: int = 10, floor: int = 0) -> int:

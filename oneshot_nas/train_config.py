@@ -16,6 +16,7 @@ from .space import SearchSpace
 
 
 MODEL, OPTIMISATION, RUN = "model", "optimisation", "checkpoints and logs"
+GLUONCV = "the original trainer's GluonCV options"
 LR_MODES = ("step", "poly", "cosine")
 
 
@@ -46,6 +47,8 @@ class TrainConfig(DataSource, Devices):
     lr_mode: str = option("cosine", "", choices=LR_MODES, group=OPTIMISATION)
     lr_decay: float = option(0.1, "", group=OPTIMISATION)
     lr_decay_epoch: str = option("40,60", "step mode: comma list of epochs", group=OPTIMISATION)
+    lr_decay_period: int = option(0, "step mode: decay every N epochs instead (0: use --lr-decay-epoch)",
+                                  group=OPTIMISATION)
     warmup_lr: float = option(0.0, "", group=OPTIMISATION)
     warmup_epochs: int = option(0, "", group=OPTIMISATION)
     label_smoothing: bool = option(False, "label smoothing 0.1", group=OPTIMISATION)
@@ -55,8 +58,9 @@ class TrainConfig(DataSource, Devices):
     no_wd: bool = option(False, "no weight decay on BN gamma/beta and biases", group=OPTIMISATION)
     dtype: str = option("float32", "float16 uses multi-precision", choices=("float32", "float16"),
                         group=OPTIMISATION)
-    mode: str = option("imperative", "hybrid: hybridize the fixed subnet (the supernet always runs imperatively)",
-                       choices=("imperative", "hybrid"), group=OPTIMISATION)
+    mode: str = option("imperative", "hybrid: hybridize the fixed subnet (the supernet always runs imperatively); "
+                                     "symbolic, the original's static graph, trains as hybrid (a static graph too)",
+                       choices=("imperative", "hybrid", "symbolic"), group=OPTIMISATION)
     seed: int = option(0, "", group=OPTIMISATION)
     save_dir: str = option("runs/train", "", group=RUN)
     # GluonCV's (and the original's) default: the checkpoints of every 10th epoch are kept besides last/best
@@ -66,6 +70,16 @@ class TrainConfig(DataSource, Devices):
                                     "folder that holds one)", group=RUN)
     deterministic: bool = option(False, "bit-identical runs for the same seed: MKL-DNN off "
                                         "(MXNET_MKLDNN_ENABLED=0), slower on CPU", group=RUN)
+    # the original trainer's GluonCV options: they apply to model-zoo networks and distillation (not built yet)
+    use_pretrained: bool = option(False, "start from GluonCV's pretrained weights (model-zoo networks only)",
+                                  group=GLUONCV)
+    teacher: Optional[str] = option(None, "distil from this GluonCV model-zoo teacher (not implemented yet)",
+                                    type=str, group=GLUONCV)
+    temperature: float = option(20.0, "distillation temperature", group=GLUONCV)
+    hard_weight: float = option(0.5, "distillation: weight of the hard-label loss", group=GLUONCV)
+    batch_norm: bool = option(False, "BN in GluonCV's VGG networks", group=GLUONCV)
+    use_gn: bool = option(False, "GroupNorm in GluonCV's ResNet-v1b networks", group=GLUONCV)
+    last_gamma: bool = option(False, "zero-init the last BN gamma of GluonCV's residual blocks", group=GLUONCV)
     # the original's way to start from any checkpoint file (ours: --resume continues a run folder exactly)
     resume_params: str = option("", "start from the weights of this parameter file: any checkpoint of this network, "
                                     "ours or the original codebase's", metavar="FILE", group=RUN)
@@ -97,6 +111,7 @@ class TrainConfig(DataSource, Devices):
                      "resume_epoch"):
             if getattr(self, name) < 0:
                 raise OneShotError(f"--{name.replace('_', '-')} must not be negative, not {getattr(self, name)}")
+        self._refuse_gluoncv_options()
         if self.resume_epoch >= self.num_epochs:
             raise OneShotError(f"--resume-epoch {self.resume_epoch} leaves nothing to train in --num-epochs "
                                f"{self.num_epochs}; raise --num-epochs")
@@ -106,9 +121,25 @@ class TrainConfig(DataSource, Devices):
                 raise OneShotError(f"--{name.replace('_', '-')} {path} does not exist")
 
 
+    def _refuse_gluoncv_options(self) -> None:
+        """The original trainer's options for GluonCV model-zoo networks and distillation: one line each, as
+        ShuffleNas networks cannot use them and distillation is not built yet."""
+        zoo_only = [name for name in ("use_gn", "batch_norm", "last_gamma") if getattr(self, name)]
+        if zoo_only:
+            raise OneShotError(f"--{zoo_only[0].replace('_', '-')} applies to GluonCV's ResNet/VGG networks, not to "
+                               "ShuffleNas networks; drop it")
+        if self.use_pretrained:
+            raise OneShotError("--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights; to start from the "
+                               "original codebase's released weights pass them with --resume-params FILE")
+        if self.teacher:
+            raise OneShotError(f"--teacher {self.teacher}: distillation from a GluonCV model-zoo teacher is not "
+                               "implemented yet; train without it")
+
+
 # Options that may change when a run is resumed (after a NaN stop: a lower --lr; a longer run: --num-epochs);
 # the change is recorded in config.json's "changes". Any other difference is refused.
-RESUME_MAY_CHANGE = ("num_epochs", "lr", "momentum", "wd", "lr_mode", "lr_decay", "lr_decay_epoch", "warmup_lr",
+RESUME_MAY_CHANGE = ("num_epochs", "lr", "momentum", "wd", "lr_mode", "lr_decay", "lr_decay_epoch", "lr_decay_period",
+                     "warmup_lr",
                      "warmup_epochs", "batch_size", "log_interval", "save_frequency")
 # Not part of what a run is: where it is, and how this invocation was started.
 RESUME_IGNORES = ("save_dir", "overwrite", "deterministic", "changes")

@@ -26,7 +26,7 @@ from .devices import evaluate, split
 from .distributed import horovod_trainer, init_horovod
 from .errors import OneShotError
 from .nn import Supernet, build_subnet
-from .schedules import averaged_blocks, learning_rate
+from .schedules import averaged_blocks, lr_schedule
 from .space import Candidate
 from .run_folder import RUN_FILES, RunFolder
 from .train_config import RESUME_MAY_CHANGE, TrainConfig, config_changes
@@ -57,7 +57,7 @@ def build_net(cfg: TrainConfig, ctx):
         for name, p in net.collect_params().items():
             if name.endswith(("_gamma", "_beta", "_bias")):
                 p.wd_mult = 0.0
-    if cfg.candidate is not None and cfg.mode == "hybrid":
+    if cfg.candidate is not None and cfg.mode in ("hybrid", "symbolic"):
         net.hybridize(static_alloc=True, static_shape=True)
     return net
 
@@ -227,9 +227,11 @@ class Run:
     # ---- one epoch -------------------------------------------------------------------------
     def _lr(self, epoch: int, batch: int) -> float:
         c = self.cfg
-        steps = [int(e) for e in c.lr_decay_epoch.split(",") if e.strip()]
-        return learning_rate(epoch + batch / max(1, self.batches_per_epoch), c.lr, c.num_epochs, c.lr_mode,
-                             c.warmup_epochs, c.warmup_lr, c.lr_decay, steps)
+        if getattr(self, "_schedule", None) is None:
+            steps = [int(e) for e in c.lr_decay_epoch.split(",") if e.strip()]
+            self._schedule = lr_schedule(c.lr, c.num_epochs, self.batches_per_epoch, c.lr_mode, c.warmup_epochs,
+                                         c.warmup_lr, c.lr_decay, steps, c.lr_decay_period)
+        return self._schedule(epoch * self.batches_per_epoch + batch)
 
     @property
     def batches_per_epoch(self) -> int:

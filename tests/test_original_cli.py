@@ -85,3 +85,17 @@ def test_the_originals_command_lines_are_accepted_as_they_are():
     # the search's defaults are the original's: random search, FLOPs <= 1 x SinglePathOneShot, score ratio 1
     defaults = resolved(["search", "--supernet-params", "missing.params"], script=False)
     assert (defaults["search-mode"], defaults["flop-max"], defaults["score-acc-ratio"]) == ("random", 1.0, 1.0)
+
+
+def test_the_originals_other_train_flags_are_accepted_or_refused_in_one_line():
+    config = resolved(["train", "--model", "ShuffleNas", "--mode", "symbolic", "--lr-mode", "step",
+                       "--lr-decay-period", "30", "--flop-param-method", "symbol", "--temperature", "20",
+                       "--hard-weight", "0.5"], script=False)
+    assert (config["mode"], config["lr-decay-period"], config["flop-param-method"]) == ("symbolic", 30, "symbol")
+    for flag, said in ((["--use-gn"], "--use-gn applies to GluonCV's ResNet/VGG networks, not to ShuffleNas"),
+                       (["--last-gamma"], "--last-gamma applies to GluonCV's ResNet/VGG networks"),
+                       (["--use-pretrained"], "--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights"),
+                       (["--teacher", "resnet18_v1"], "--teacher resnet18_v1: distillation")):
+        out = subprocess.run([sys.executable, "-m", "oneshot_nas", "train", "--model", "ShuffleNas", *flag,
+                              "--print-config"], capture_output=True, text=True, cwd=REPO)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and said in out.stderr, out.stderr

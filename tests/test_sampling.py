@@ -1,9 +1,11 @@
 """Warm-up schedule == the original's table; samplers are seeded, bounded and respect the box."""
+import math
+
 import pytest
 
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.sampling import Box, PathSampler
-from oneshot_nas.schedules import allowed_channel_genes, learning_rate, warm_up_lowest_gene
+from oneshot_nas.schedules import allowed_channel_genes, lr_schedule, warm_up_lowest_gene
 from oneshot_nas.space import SearchSpace
 
 # The original README's table: 1-based epoch -> lowest channel gene, with --epoch-start-cs 60.
@@ -29,14 +31,23 @@ def test_ignore_first_two_and_plain_channel_selection():
     assert warm_up_lowest_gene(10 ** 6) == 0  # never crashes, however late
 
 
-def test_learning_rate_closed_forms():
-    kw = dict(base_lr=1.0, num_epochs=10, warmup_epochs=2, warmup_lr=0.0)
-    assert learning_rate(1.0, mode="cosine", **kw) == pytest.approx(0.5)
-    assert learning_rate(2.0, mode="cosine", **kw) == pytest.approx(1.0)
-    assert learning_rate(6.0, mode="cosine", **kw) == pytest.approx(0.5)
-    assert learning_rate(10.0, mode="cosine", **kw) == pytest.approx(0.0)
-    assert learning_rate(6.0, mode="poly", **kw) == pytest.approx(0.25)
-    assert learning_rate(7.0, mode="step", lr_decay=0.1, lr_decay_epochs=(5, 8), **kw) == pytest.approx(0.1)
+def test_learning_rate_is_gluoncvs_schedule_as_the_original_trainer_builds_it():
+    """Linear warm-up then the mode; GluonCV reaches each phase's end value at its last iteration."""
+    from gluoncv.utils import LRScheduler
+    ipe = 11
+    kw = dict(base_lr=1.0, num_epochs=10, iters_per_epoch=ipe, warmup_epochs=2, warmup_lr=0.0)
+    cosine = lr_schedule(mode="cosine", **kw)
+    assert cosine(0) == pytest.approx(0.0) and cosine(2 * ipe - 1) == pytest.approx(1.0)
+    assert cosine(6 * ipe - 1) == pytest.approx(0.5 * (1 + math.cos(math.pi * (4 * ipe - 1) / (8 * ipe - 1))))
+    assert cosine(10 * ipe - 1) == pytest.approx(0.0) and cosine(10 ** 6) == pytest.approx(0.0)
+    step = lr_schedule(mode="step", lr_decay=0.1, lr_decay_epochs=(5, 8), **kw)
+    assert [step(e * ipe) for e in (4, 5, 7, 8, 9)] == pytest.approx([1.0, 0.1, 0.1, 0.01, 0.01])
+    period = lr_schedule(mode="step", lr_decay=0.5, lr_decay_period=3, **{**kw, "warmup_epochs": 0})
+    assert [period(e * ipe) for e in (2, 3, 6, 9)] == pytest.approx([1.0, 0.5, 0.25, 0.125])
+    poly = lr_schedule(mode="poly", **kw)
+    plain = LRScheduler("poly", base_lr=1.0, target_lr=0, nepochs=8, iters_per_epoch=ipe, power=2.0)
+    assert all(poly(2 * ipe + t) == pytest.approx(plain(t)) for t in range(0, 8 * ipe, 7))
+    assert lr_schedule(0.3, 1, 1)(0) == 0.3  # a one-step run: GluonCV cannot take it, the rate stays
 
 
 def test_box_parsing_and_errors():
