@@ -202,6 +202,16 @@ def test_quantize_and_evaluate_commands(tmp_path):
                "--out", str(tmp_path / "int8-logits.npy"))
     assert "exported model" in said and "(int8)" in said and said.count("x.npy[") == 8
     assert np.allclose(np.load(tmp_path / "int8-logits.npy").ravel(), b, atol=1e-4 * np.abs(b).max())
+    said = cli("quantize", "--params", str(run / "best.params"), "--out", str(tmp_path / "int8s"), "--num-calib-batches",
+               "1", "--batch-size", "16", "--quantized-dtype", "int8", "--clip-weights", "99.9")
+    sidecar = json.loads((tmp_path / "int8s-config.json").read_text())
+    assert said.startswith("clipped ") and (sidecar["quantized_dtype"], sidecar["clip_weights"]) == ("int8", 99.9)
+    assert "quantize" in (tmp_path / "int8s-symbol.json").read_text()
+    # the original's calculate_flops.py -s: any exported symbol; with BN kept it is our table's count
+    cli("export", "--params", str(run / "best.params"), "--out", str(tmp_path / "withbn"), "--keep-bn")
+    counted = json.loads(cli("count", "--symbol", str(tmp_path / "withbn-symbol.json"), "--input-size", "32"))
+    from oneshot_nas.costs import LookupTable
+    assert (counted["flops"], counted["params"]) == tuple(LookupTable.build(space).cost(cand))
     bad = subprocess.run([sys.executable, "-m", "oneshot_nas", "quantize", "--params", str(run / "best.params"),
                           "--out", str(tmp_path / "x"), "--exclude-layers", "nope"], env=env, capture_output=True,
                          text=True)

@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--comparison-model", default=DEFAULT_COMPARISON,
                    help=f"reference for the normalised score: {', '.join(COMPARISON_MODELS)} (default %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON object per candidate")
+    p.add_argument("--symbol", default=None, metavar="FILE-symbol.json",
+                   help="count any exported MXNet symbol instead (the original's calculate_flops.py -s), on an "
+                        "input of 1 x 3 x --input-size x --input-size")
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("lookup-table", help="build the FLOPs/params lookup table of a search space",
@@ -96,8 +99,29 @@ def _register_reports(sub) -> None:
     p.set_defaults(func=cmd_options_doc)
 
 
+def count_symbol(path: str, input_size: int) -> int:
+    """FLOPs and params of an exported symbol graph (conv, dense and pooling, BN parameters counted)."""
+    import mxnet as mx
+
+    from ..costs.tables import measure_symbol
+    try:
+        sym = mx.sym.load(path)
+        cost = measure_symbol(sym, (1, 3, input_size, input_size))
+    except FileNotFoundError:
+        raise OneShotError(f"--symbol {path} does not exist") from None
+    except (mx.base.MXNetError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise OneShotError(f"cannot count --symbol {path} on a 1 x 3 x {input_size} x {input_size} input ({first}); "
+                           "is it an MXNet symbol JSON with one input named data, and the right --input-size?") from None
+    print(json.dumps({"symbol": path, "input_shape": [1, 3, input_size, input_size], "flops": cost.flops,
+                      "params": cost.params, "mflops": round(cost.flops / 1e6, 3), "mparams": round(cost.params / 1e6, 4)}))
+    return 0
+
+
 def cmd_count(args) -> int:
     from ..costs.tables import LookupTable, costs, normalized_score
+    if args.symbol:
+        return count_symbol(args.symbol, args.input_size or 224)
     entry, cands = candidates_from_args(args)
     space = space_from_args(args, entry)
     for cand in cands:

@@ -67,6 +67,11 @@ def register_quantize_evaluate(sub) -> None:
     p.add_argument("--calib-mode", choices=("naive", "entropy"), default="naive")
     p.add_argument("--num-calib-batches", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32, help="calibration batch size")
+    p.add_argument("--quantized-dtype", choices=("auto", "int8", "uint8"), default="auto",
+                   help="MXNet's quantized type: auto (uint8 after ReLUs, int8 elsewhere; default), int8 or uint8")
+    p.add_argument("--clip-weights", type=float, default=None, metavar="PERCENTILE",
+                   help="clip each weight tensor to this percentile of its absolute values first, e.g. 99.99 (the "
+                        "original's clip_weights.py)")
     p.add_argument("--exclude-layers", default=None,
                    help="comma list of conv layers kept in fp32, e.g. stem_first_conv,tail_output")
     p.set_defaults(func=cmd_quantize)
@@ -227,14 +232,19 @@ def cmd_quantize(args) -> int:
     preflight_out(args.out, 64 << 20)
     config = run_config(args.params, subnet_config_from_args(args))
     net = merge_bn(load_trained_subnet(args.params, config=config))
+    if args.clip_weights is not None:
+        from ..deploy.quantize import clip_weights
+        print(f"clipped {clip_weights(net, args.clip_weights)} weights to their {args.clip_weights:g}th percentile")
     train, _ = run_data(config, args.batch_size, None)
     calib = train.fixed_subset(args.num_calib_batches * args.batch_size, config.get("seed", 0) + 2, args.batch_size)
     excluded = [x.strip() for x in args.exclude_layers.split(",") if x.strip()] if args.exclude_layers else []
-    qnet = quantize(net, calib, args.calib_mode, args.num_calib_batches, excluded, args.batch_size)
+    qnet = quantize(net, calib, args.calib_mode, args.num_calib_batches, excluded, args.batch_size,
+                    args.quantized_dtype)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     agreement = top1_agreement(net, qnet, calib)
     qnet.export(args.out, epoch=0)
     write_sidecar(args.out, config, source_params=args.params, precision="int8", calib_mode=args.calib_mode,
+                  quantized_dtype=args.quantized_dtype, clip_weights=args.clip_weights,
                   num_calib_batches=args.num_calib_batches, exclude_layers=excluded,
                   calib_top1_agreement=agreement)
     print(f"wrote {args.out}-symbol.json and {args.out}-0000.params (int8, {args.calib_mode} calibration on "

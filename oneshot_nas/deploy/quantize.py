@@ -40,9 +40,31 @@ def calibration_iter(batches: Sequence, batch_size: int):
     return mx.io.NDArrayIter(data, labels, batch_size=batch_size, last_batch_handle="discard")
 
 
+QUANTIZED_DTYPES = ("auto", "int8", "uint8")
+
+
+def clip_weights(net, percentile: float) -> int:
+    """Clip every conv / dense weight to its ``percentile``-th percentile of absolute values (the original's
+    clip_weights.py, before quantization: a few outlying weights no longer set the int8 scale). Returns how many
+    values were clipped."""
+    import numpy as np
+    if not 0 < percentile <= 100:
+        raise OneShotError(f"--clip-weights {percentile:g} is a percentile in (0, 100], e.g. 99.99")
+    clipped = 0
+    for name, param in net.collect_params().items():
+        if not name.endswith("_weight") or name.endswith("shuffle_weight"):
+            continue
+        values = param.data().asnumpy()
+        bound = float(np.percentile(np.abs(values), percentile))
+        clipped += int((np.abs(values) > bound).sum())
+        param.set_data(np.clip(values, -bound, bound))
+    return clipped
+
+
 def quantize(net, calib_batches: Sequence, calib_mode: str = "naive", num_calib_batches: Optional[int] = None,
-             exclude_layers: Optional[List[str]] = None, batch_size: int = 32):
-    """A quantized SymbolBlock computing ``net`` (a hybridizable, BN-folded subnet) in int8 where it can."""
+             exclude_layers: Optional[List[str]] = None, batch_size: int = 32, quantized_dtype: str = "auto"):
+    """A quantized SymbolBlock computing ``net`` (a hybridizable, BN-folded subnet) in int8 where it can
+    (``quantized_dtype``: MXNet's int8, uint8, or auto: uint8 after ReLUs, int8 elsewhere)."""
     import mxnet as mx
     from mxnet.contrib.quantization import quantize_net
     if calib_mode not in CALIB_MODES:
@@ -58,7 +80,9 @@ def quantize(net, calib_batches: Sequence, calib_mode: str = "naive", num_calib_
     excluded = resolve_layer_names(net, exclude_layers or [])
     # The hard-swish and SE products stay fp32: MXNet 1.9.1's quantized elemwise_mul takes int8 only and
     # crashes on the uint8 a ReLU-fed tensor gets (and MicroNet counts them as not quantizable anyway).
-    qnet = quantize_net(net, quantized_dtype="auto", quantize_mode="full", exclude_layers=excluded or None,
+    if quantized_dtype not in QUANTIZED_DTYPES:
+        raise OneShotError(f"unknown --quantized-dtype {quantized_dtype!r}; choose one of {', '.join(QUANTIZED_DTYPES)}")
+    qnet = quantize_net(net, quantized_dtype=quantized_dtype, quantize_mode="full", exclude_layers=excluded or None,
                         exclude_operators=["elemwise_mul", "broadcast_mul"],
                         calib_data=calib, calib_mode=calib_mode, num_calib_examples=examples, ctx=mx.cpu(),
                         logger=None)
