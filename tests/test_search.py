@@ -196,8 +196,15 @@ def records(out_dir):
 
 def test_search_command_writes_records_best_and_plots_and_resumes_after_sigkill(supernet_file, tmp_path):
     full = tmp_path / "full"
-    subprocess.run(search_cmd(supernet_file, full), env=env(), check=True, capture_output=True, timeout=600)
+    run = subprocess.run(search_cmd(supernet_file, full), env=env(), check=True, capture_output=True, timeout=600,
+                         text=True)
     done = records(full)
+    log = (full / "search.log").read_text()  # the original's block per candidate, in the log file only
+    for r in done:
+        cand = Candidate.parse(r["candidate"])
+        assert (f"Acc/computation balanced score: {r['fitness']:f}\nVal accuracy: {r['top1']:f}\nModel normalized "
+                f"score: {r['normalized_score'] / 2:f}\n") in log and f"Block choices: {list(cand.blocks)}" in log
+    assert "Val accuracy" not in run.stderr
     assert all(r["flops"] <= 30e6 and r["normalized_score"] <= 2 for r in done)
     assert {"candidate", "top1", "top5", "flops", "params", "normalized_score", "generation", "seconds",
             "recal_seconds", "val_seconds"} <= set(done[0])
@@ -348,3 +355,13 @@ def test_rank_study_scores_trains_correlates_and_resumes(supernet_file, tmp_path
     again = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stderr.count("nothing to do") == 3
     assert json.loads((out / "rank_study.json").read_text()) == result
+
+
+def test_turned_away_and_evaluated_candidates_are_logged_as_the_original(tmp_path, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="oneshot_nas.candidates"):
+        search, _ = fake_search(tmp_path, constraints={"max_flops": 18})
+    said = [r.getMessage() for r in caplog.records if r.name == "oneshot_nas.candidates"]
+    assert any(m.startswith("[SKIPPED] ") and m.endswith("outside --max-flops 18") for m in said)
+    blocks = [m for m in said if m.startswith("Acc/computation balanced score: ")]
+    assert len(blocks) == len(search.records.by_candidate)

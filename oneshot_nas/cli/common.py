@@ -138,7 +138,10 @@ def log_file(given: Optional[str], folder: str, default_name: str) -> str:
 
 
 def setup_logging(path: Optional[str]) -> None:
-    handlers = [logging.StreamHandler()]
+    console = logging.StreamHandler()
+    # the search's per-candidate lines in the original's format go to the log file only
+    console.addFilter(lambda record: not record.name.startswith("oneshot_nas.candidates"))
+    handlers = [console]
     if path:
         handlers.append(logging.FileHandler(path))
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)

@@ -16,6 +16,22 @@ from .config import SearchConfig
 from .state import SearchState
 
 LOG = logging.getLogger("oneshot_nas")
+# the original's per-candidate lines: to the log file only (setup_logging keeps them off the console)
+CANDIDATES = logging.getLogger("oneshot_nas.candidates")
+
+
+def log_candidate(record: dict) -> None:
+    """The original's block of lines per evaluated candidate (its utils/plot.py --mode subnet reads them); its
+    normalised score is 0.5 F/F_ref + 0.5 P/P_ref, half of ours."""
+    cand = Candidate.parse(record["candidate"])
+    CANDIDATES.info("Acc/computation balanced score: %f\nVal accuracy: %f\nModel normalized score: %f\n"
+                    "Flops: %.2f MFLOPS\n# parameters: %.4f M\nBlock choices: %s\nChannel choices: %s",
+                    record["fitness"], record["top1"], record["normalized_score"] / 2, record["flops"] / 1e6,
+                    record["params"] / 1e6, list(cand.blocks), list(cand.channels))
+
+
+def log_skipped(candidate: Candidate, violations: List[str]) -> None:
+    CANDIDATES.info("[SKIPPED] %s: outside %s", candidate, ", ".join(violations))
 
 
 def report_generation(state: SearchState, search_mode: str, stage: str, label: str, progress: str,

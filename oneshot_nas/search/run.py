@@ -53,8 +53,15 @@ class Search:
     def _proposer(self, searched: str, best_blocks) -> Proposer:
         plan = plan_stage(self.cfg, self.space, searched, best_blocks)
         self.check.require_reachable(*plan.allowed_genes())
-        return Proposer(self.space, self.check, self.rng, plan.searched, fixed_blocks=plan.fixed_blocks,
+        return Proposer(self.space, self._logged_check, self.rng, plan.searched, fixed_blocks=plan.fixed_blocks,
                         fixed_channels=plan.fixed_channels)
+
+    def _logged_check(self, candidate: Candidate) -> bool:
+        """The constraint check, writing the original's [SKIPPED] line for a candidate it turns away."""
+        if self.check(candidate):
+            return True
+        reporting.log_skipped(candidate, self.costs.violations(self.check.limits, candidate))
+        return False
 
     def _build_evaluator(self) -> Evaluator:
         return build_evaluator(self.cfg, self.space, self.ctx)
@@ -68,6 +75,7 @@ class Search:
             if self.evaluator is None:
                 self.evaluator = self._build_evaluator()
             self.records.add(self._record(candidate, self.evaluator(candidate)))
+            reporting.log_candidate(self.records.by_candidate[key])
         return self.records.by_candidate[key]["fitness"]
 
     def _record(self, candidate: Candidate, result) -> dict:
