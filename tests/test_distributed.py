@@ -33,6 +33,7 @@ def train_argv(kvstore: str, save: str) -> list:
             "--epoch-start-cs", "1", "--cs-warm-up", "--save-dir", save]
 
 
+@pytest.mark.slow
 def test_two_workers_train_a_supernet_with_dist_sync(tmp_path):
     env = {**os.environ, "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": str(free_port()),
            "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "2", "OMP_NUM_THREADS": "1", "PS_VERBOSE": "0"}

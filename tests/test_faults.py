@@ -61,8 +61,9 @@ def uninterrupted(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("point", ["last:params:1", "best:params:1", *(
-    pytest.param(p, marks=pytest.mark.slow) for p in ("last:states:1", "epoch-0001:states:1", "time"))])
+@pytest.mark.parametrize("point", ["last:params:1", *(
+    pytest.param(p, marks=pytest.mark.slow) for p in ("best:params:1", "last:states:1", "epoch-0001:states:1",
+                                                      "time"))])
 def test_kill_anywhere_then_resume_ends_identical(point, uninterrupted, tmp_path):
     folder, log = tmp_path / "run", str(tmp_path / "log")
     if point == "time":  # a kill at an arbitrary moment of the second epoch
@@ -271,6 +272,7 @@ def test_folder_lock_names_its_holder_and_is_free_after_release(tmp_path):
     FolderLock(str(tmp_path), "a test").acquire().release()
 
 
+@pytest.mark.slow
 def test_deterministic_runs_are_identical(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MXNET_MKLDNN_ENABLED"}
     argv = [*TINY, "--num-epochs", "1", "--deterministic"]

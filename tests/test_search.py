@@ -194,6 +194,7 @@ def records(out_dir):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_search_command_writes_records_best_and_plots_and_resumes_after_sigkill(supernet_file, tmp_path):
     full = tmp_path / "full"
     run = subprocess.run(search_cmd(supernet_file, full), env=env(), check=True, capture_output=True, timeout=600,

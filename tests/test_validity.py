@@ -162,6 +162,7 @@ BENCH_TINY = ["benchmark", "--dataset", "fashion-mnist", "--input-size", "32", "
               "--seeds", "0,1", "--save-frequency", "0"]
 
 
+@pytest.mark.slow
 def test_benchmark_resumes_after_a_kill_with_the_same_lines(tmp_path):
     folder = str(tmp_path / "fm")
     _fake_fashion_mnist(folder, train_n=300, with_test=True)
