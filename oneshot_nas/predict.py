@@ -8,6 +8,7 @@ model (``PREFIX-0000.params`` with ``PREFIX-symbol.json`` and ``PREFIX-config.js
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import List, Optional, Sequence
 
@@ -57,10 +58,9 @@ def load_model(params_path: str, given: Optional[dict] = None) -> Model:
     if prefix and not given:
         config_path = f"{prefix}-config.json"
         try:
-            import json
             with open(config_path) as f:
                 config = json.load(f)
-            config["space"]
+            config["space"]["input_size"]  # what predict needs from it
         except (OSError, ValueError, KeyError, TypeError):
             raise OneShotError(f"{config_path} is missing or damaged: it is what `export`/`quantize` write beside a "
                                "model and tells its input size and classes; export the model again") from None
