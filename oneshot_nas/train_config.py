@@ -25,7 +25,8 @@ class TrainConfig(DataSource, Devices):
     """Everything a training run depends on; resolved once by the CLI and dumped next to the outputs."""
 
     space: dict
-    candidate: Optional[str]            # None = supernet
+    candidate: Optional[str]            # None = supernet (or a GluonCV network)
+    gluoncv_model: Optional[str] = None  # --model NAME of GluonCV's model zoo: trained as it is
     use_all_blocks: bool = option(False, "supernet: average all four blocks per layer", group=MODEL)
     dropout: Optional[float] = option(None, "dropout before the classifier (default 0.2 with SE, else 0.1)",
                                       type=float, group=MODEL)
@@ -122,13 +123,13 @@ class TrainConfig(DataSource, Devices):
 
 
     def _refuse_gluoncv_options(self) -> None:
-        """The original trainer's options for GluonCV model-zoo networks and distillation: one line each, as
-        ShuffleNas networks cannot use them and distillation is not built yet."""
+        """The original trainer's options for GluonCV model-zoo networks and distillation: one line each where they
+        cannot apply (ShuffleNas networks) or are not built yet (distillation)."""
         zoo_only = [name for name in ("use_gn", "batch_norm", "last_gamma") if getattr(self, name)]
-        if zoo_only:
+        if zoo_only and not self.gluoncv_model:
             raise OneShotError(f"--{zoo_only[0].replace('_', '-')} applies to GluonCV's ResNet/VGG networks, not to "
                                "ShuffleNas networks; drop it")
-        if self.use_pretrained:
+        if self.use_pretrained and not self.gluoncv_model:
             raise OneShotError("--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights; to start from the "
                                "original codebase's released weights pass them with --resume-params FILE")
         if self.teacher:

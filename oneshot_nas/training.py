@@ -44,20 +44,59 @@ def build_data(cfg: TrainConfig, num_devices: int, num_parts: int = 1, part_inde
 # ---------------------------------------------------------------------------------------------
 # network, optimiser, checkpoints
 # ---------------------------------------------------------------------------------------------
+def gluoncv_network(cfg: TrainConfig, ctx):
+    """``cfg.gluoncv_model`` from GluonCV's model zoo with the original trainer's options (GluonCV's
+    train_imagenet.py): GroupNorm, VGG batch norm, zero last gamma, pretrained weights from GluonCV's cache."""
+    from gluoncv import model_zoo
+    kwargs = {"classes": cfg.search_space.num_classes, "pretrained": cfg.use_pretrained}
+    if cfg.use_gn:
+        from gluoncv.nn import GroupNorm
+        kwargs["norm_layer"] = GroupNorm
+    if cfg.batch_norm:
+        kwargs["batch_norm"] = True
+    if cfg.last_gamma:
+        kwargs["last_gamma"] = True
+    try:
+        net = model_zoo.get_model(cfg.gluoncv_model, **kwargs)
+    except TypeError as e:
+        raise OneShotError(f"--model {cfg.gluoncv_model} does not take one of --use-gn, --batch-norm, --last-gamma "
+                           f"({e}); drop it") from None
+    except (OSError, ValueError, AssertionError) as e:  # no network and no cached file, or a bad pretrained request
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise OneShotError(f"--model {cfg.gluoncv_model}: cannot get its pretrained weights ({first}); GluonCV "
+                           "downloads them into ~/.mxnet/models: connect once, or train without --use-pretrained") \
+            from None
+    if cfg.use_pretrained:
+        net.collect_params().reset_ctx(ctx)
+    else:
+        net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
+    size = cfg.search_space.input_size
+    try:
+        net(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))  # zoo layers infer their shapes: settle them now
+    except (mx.base.MXNetError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise OneShotError(f"--model {cfg.gluoncv_model} cannot run on {size} px inputs with these options ({first}); "
+                           "check --input-size and drop --use-gn/--batch-norm/--last-gamma where it has none") from None
+    return net
+
+
 def build_net(cfg: TrainConfig, ctx):
     space = cfg.search_space
-    if cfg.candidate is None:
+    if cfg.gluoncv_model:
+        net = gluoncv_network(cfg, ctx)
+    elif cfg.candidate is None:
         net = Supernet(space, dropout=cfg.dropout, use_all_blocks=cfg.use_all_blocks)
+        net.initialize(ctx=ctx)
     else:
         net = build_subnet(space, Candidate.parse(cfg.candidate), dropout=cfg.dropout)
-    net.initialize(ctx=ctx)
+        net.initialize(ctx=ctx)
     if cfg.dtype != "float32":
         net.cast(cfg.dtype)
     if cfg.no_wd:
         for name, p in net.collect_params().items():
             if name.endswith(("_gamma", "_beta", "_bias")):
                 p.wd_mult = 0.0
-    if cfg.candidate is not None and cfg.mode in ("hybrid", "symbolic"):
+    if (cfg.candidate is not None or cfg.gluoncv_model) and cfg.mode in ("hybrid", "symbolic"):
         net.hybridize(static_alloc=True, static_shape=True)
     return net
 
@@ -89,7 +128,7 @@ class Run:
         cfg.validate()
         self.cfg, self.sampler = cfg, sampler
         self.ctx = cfg.contexts()
-        self.is_supernet = cfg.candidate is None
+        self.is_supernet = cfg.candidate is None and not cfg.gluoncv_model
         hvd = init_horovod(cfg) if cfg.kvstore == "horovod" else None
         if hvd is not None:
             self.ctx = [mx.gpu(hvd.local_rank())] if cfg.num_gpus else [mx.cpu()]

@@ -99,3 +99,27 @@ def test_the_originals_other_train_flags_are_accepted_or_refused_in_one_line():
         out = subprocess.run([sys.executable, "-m", "oneshot_nas", "train", "--model", "ShuffleNas", *flag,
                               "--print-config"], capture_output=True, text=True, cwd=REPO)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and said in out.stderr, out.stderr
+
+
+def test_a_gluoncv_model_zoo_network_trains_with_the_same_trainer(tmp_path):
+    from oneshot_nas.data import FASHION_MNIST_DIR
+    if not os.path.isdir(FASHION_MNIST_DIR):
+        pytest.skip("needs the dataset-fashion-mnist package")
+    argv = [sys.executable, "-m", "oneshot_nas", "train", "--model", "cifar_resnet20_v1", "--dataset", "fashion-mnist",
+            "--input-size", "32", "--num-classes", "10", "--holdout", "10000", "--num-epochs", "1", "--train-limit",
+            "256", "--val-limit", "64", "--batch-size", "32", "--mode", "hybrid"]
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    out = subprocess.run([*argv, "--save-dir", str(tmp_path / "zoo")], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "zoo" / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [0] and 0 <= history[0]["val_err_top1"] <= 1
+    config = json.loads((tmp_path / "zoo" / "config.json").read_text())
+    assert config["gluoncv_model"] == "cifar_resnet20_v1" and config["candidate"] is None
+    # pretrained weights that cannot be fetched (an unreachable model repository): one line, no traceback
+    offline = {**env, "MXNET_GLUON_REPO": "http://127.0.0.1:9/", "MXNET_HOME": str(tmp_path / "mxnet-home")}
+    out = subprocess.run([*argv, "--use-pretrained", "--save-dir", str(tmp_path / "pre")], env=offline,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "cannot get its pretrained weights" in out.stderr
+    out = subprocess.run([*argv, "--last-gamma", "--save-dir", str(tmp_path / "lg")], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and "does not take one of" in out.stderr and "Traceback" not in out.stderr

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from typing import Optional
 
 from .. import options, zoo
 from ..errors import OneShotError
@@ -69,8 +70,18 @@ def add_train_args(p: argparse.ArgumentParser, save_dir: str = "runs/train", arc
                         "(default: train.log inside --save-dir)")
 
 
+def gluoncv_model_name(model: Optional[str]) -> Optional[str]:
+    """``model`` when it names a network of GluonCV's model zoo rather than ours (None otherwise)."""
+    if model in (None, *SUPERNET_MODELS) or model in zoo.ZOO:
+        return None
+    from gluoncv.model_zoo import get_model_list
+    return model if model.lower() in get_model_list() else None
+
+
 def architecture_from_args(args):
     """(zoo entry or None, Candidate or None for the supernet) named by `train`'s model options."""
+    if gluoncv_model_name(args.model):
+        return None, None
     if args.model not in (None, *SUPERNET_MODELS):
         entry = zoo.get(args.model)
         return entry, entry.candidate
@@ -92,7 +103,8 @@ def train_config_from_args(args, entry=None, candidate=None) -> TrainConfig:
         space.validate(candidate)
     sampling = options.values(options.from_args(SamplingOptions, args))
     return options.from_args(TrainConfig, args, space=space.to_dict(),
-                             candidate=str(candidate) if candidate else None, sampling=sampling)
+                             candidate=str(candidate) if candidate else None, sampling=sampling,
+                             gluoncv_model=gluoncv_model_name(getattr(args, "model", None)))
 
 
 def cmd_train(args) -> int:
@@ -108,7 +120,8 @@ def cmd_train(args) -> int:
                             {"logging_file": log_file(args.logging_file, cfg.save_dir, "train.log")})
     os.makedirs(cfg.save_dir, exist_ok=True)
     setup_logging(log_file(args.logging_file, cfg.save_dir, "train.log"))
-    sampler = SamplingOptions(**cfg.sampling).sampler(cfg.search_space, cfg.seed) if candidate is None else None
+    supernet = candidate is None and not cfg.gluoncv_model
+    sampler = SamplingOptions(**cfg.sampling).sampler(cfg.search_space, cfg.seed) if supernet else None
     logging.getLogger("oneshot_nas").info("config: %s", json.dumps(dataclasses.asdict(cfg)))
     record = Run(cfg, sampler, resume=args.resume).run()
     if record:
