@@ -71,11 +71,11 @@ class TrainConfig(DataSource, Devices):
                                     "folder that holds one)", group=RUN)
     deterministic: bool = option(False, "bit-identical runs for the same seed: MKL-DNN off "
                                         "(MXNET_MKLDNN_ENABLED=0), slower on CPU", group=RUN)
-    # the original trainer's GluonCV options: they apply to model-zoo networks and distillation (not built yet)
+    # the original trainer's GluonCV options: model-zoo networks and distillation
     use_pretrained: bool = option(False, "start from GluonCV's pretrained weights (model-zoo networks only)",
                                   group=GLUONCV)
-    teacher: Optional[str] = option(None, "distil from this GluonCV model-zoo teacher (not implemented yet)",
-                                    type=str, group=GLUONCV)
+    teacher: Optional[str] = option(None, "distil from this GluonCV model-zoo network, with its pretrained weights "
+                                          "(GluonCV's distillation loss)", type=str, group=GLUONCV)
     temperature: float = option(20.0, "distillation temperature", group=GLUONCV)
     hard_weight: float = option(0.5, "distillation: weight of the hard-label loss", group=GLUONCV)
     batch_norm: bool = option(False, "BN in GluonCV's VGG networks", group=GLUONCV)
@@ -124,7 +124,7 @@ class TrainConfig(DataSource, Devices):
 
     def _refuse_gluoncv_options(self) -> None:
         """The original trainer's options for GluonCV model-zoo networks and distillation: one line each where they
-        cannot apply (ShuffleNas networks) or are not built yet (distillation)."""
+        cannot apply (ShuffleNas networks) or make no sense."""
         zoo_only = [name for name in ("use_gn", "batch_norm", "last_gamma") if getattr(self, name)]
         if zoo_only and not self.gluoncv_model:
             raise OneShotError(f"--{zoo_only[0].replace('_', '-')} applies to GluonCV's ResNet/VGG networks, not to "
@@ -132,9 +132,9 @@ class TrainConfig(DataSource, Devices):
         if self.use_pretrained and not self.gluoncv_model:
             raise OneShotError("--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights; to start from the "
                                "original codebase's released weights pass them with --resume-params FILE")
-        if self.teacher:
-            raise OneShotError(f"--teacher {self.teacher}: distillation from a GluonCV model-zoo teacher is not "
-                               "implemented yet; train without it")
+        if not 0 <= self.hard_weight <= 1 or self.temperature <= 0:
+            raise OneShotError(f"--hard-weight must be in [0, 1] and --temperature positive, not {self.hard_weight:g} "
+                               f"and {self.temperature:g}")
 
 
 # Options that may change when a run is resumed (after a NaN stop: a lower --lr; a longer run: --num-epochs);

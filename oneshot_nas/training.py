@@ -80,6 +80,23 @@ def gluoncv_network(cfg: TrainConfig, ctx):
     return net
 
 
+def load_teacher(cfg: TrainConfig, ctx):
+    """``--teacher NAME``: a GluonCV model-zoo network with its pretrained weights (GluonCV's cache, else a
+    download), as the original's trainer loaded it; it only predicts, so it is hybridized and never trained."""
+    from gluoncv import model_zoo
+    try:
+        teacher = model_zoo.get_model(cfg.teacher, pretrained=True, classes=cfg.search_space.num_classes)
+    except ValueError as e:  # an unknown name, or no pretrained weights for it
+        raise OneShotError(f"--teacher {cfg.teacher}: {str(e).strip().splitlines()[0][:160]}") from None
+    except (OSError, AssertionError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise OneShotError(f"--teacher {cfg.teacher}: cannot get its pretrained weights ({first}); GluonCV downloads "
+                           "them into ~/.mxnet/models: connect once, or train without --teacher") from None
+    teacher.collect_params().reset_ctx(ctx)
+    teacher.hybridize(static_alloc=True, static_shape=True)
+    return teacher
+
+
 def build_net(cfg: TrainConfig, ctx):
     space = cfg.search_space
     if cfg.gluoncv_model:
@@ -150,6 +167,11 @@ class Run:
         self.net = build_net(cfg, self.ctx)
         self.trainer = make_trainer(cfg, self.net, kv, hvd)
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
+        self.teacher = load_teacher(cfg, self.ctx) if cfg.teacher and cfg.hard_weight < 1 else None
+        if self.teacher is not None:  # GluonCV's loss: hard-label and temperature-softened teacher terms
+            from gluoncv.loss import DistillationSoftmaxCrossEntropyLoss
+            self.loss_fn = DistillationSoftmaxCrossEntropyLoss(temperature=cfg.temperature,
+                                                               hard_weight=cfg.hard_weight, sparse_label=False)
         self.start_epoch, self.best_err = 0, 1.0
         if self.is_chief:
             preflight(cfg.save_dir, self._checkpoint_bytes(), "the run folder")
@@ -272,6 +294,21 @@ class Run:
                                          c.warmup_lr, c.lr_decay, steps, c.lr_decay_period)
         return self._schedule(epoch * self.batches_per_epoch + batch)
 
+    def _stop_on_nan(self, batch_loss: float, epoch: int, batch: int) -> None:
+        raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {batch} (lr {self._lr(epoch, batch):g}); "
+                           f"training stopped; {self.checkpoints.describe_last_good()}. Continue from it with a lower "
+                           f"learning rate: the same command with --resume --lr {self.cfg.lr / 2:g} (or add "
+                           "--warmup-epochs)")
+
+    def _loss(self, out, target, x):
+        """Cross-entropy on the (smoothed, mixed) targets; with a teacher, GluonCV's distillation loss on the
+        teacher's temperature-softened prediction for the same (mixed) images, as the original's trainer."""
+        if self.teacher is None:
+            return self.loss_fn(out, target)
+        with autograd.pause():
+            soft = nd.softmax(self.teacher(x).astype("float32", copy=False) / self.cfg.temperature)
+        return self.loss_fn(out, target, soft)
+
     @property
     def batches_per_epoch(self) -> int:
         return max(1, len(self.train_data) // max(1, self.cfg.reduced_dataset_scale))
@@ -308,15 +345,12 @@ class Run:
                         target = lam * target + (1 - lam) * target[::-1]
                     out = self.net(xi, candidate, companions) if self.is_supernet else self.net(xi)
                     outs.append(out)
-                    losses.append(self.loss_fn(out.astype("float32", copy=False), target))
+                    losses.append(self._loss(out.astype("float32", copy=False), target, xi))
             autograd.backward(losses)
             self.trainer.step(x.shape[0], ignore_stale_grad=True)
             batch_loss = sum(float(l.sum().asscalar()) for l in losses)
             if not math.isfinite(batch_loss):
-                lr = self._lr(epoch, b)
-                raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {b} (lr {lr:g}); training stopped; "
-                                   f"{self.checkpoints.describe_last_good()}. Continue from it with a lower learning "
-                                   f"rate: the same command with --resume --lr {c.lr / 2:g} (or add --warmup-epochs)")
+                self._stop_on_nan(batch_loss, epoch, b)
             loss_sum += batch_loss
             seen += x.shape[0]
             correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, (_, yi) in zip(outs, parts))
@@ -335,7 +369,8 @@ class Run:
                  "images_per_sec": seen / elapsed, "lr": self.trainer.learning_rate}
         if flops:
             stats.update(blocks_averaged=averaged_blocks(epoch, self.sampler.block_warm_up,
-                                                         len(self.sampler.block_choices)), distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
+                                                         len(self.sampler.block_choices)),
+                         distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
                          path_flops_min=float(np.min(flops)), path_flops_max=float(np.max(flops)))
         return stats
 

@@ -95,7 +95,7 @@ def test_the_originals_other_train_flags_are_accepted_or_refused_in_one_line():
     for flag, said in ((["--use-gn"], "--use-gn applies to GluonCV's ResNet/VGG networks, not to ShuffleNas"),
                        (["--last-gamma"], "--last-gamma applies to GluonCV's ResNet/VGG networks"),
                        (["--use-pretrained"], "--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights"),
-                       (["--teacher", "resnet18_v1"], "--teacher resnet18_v1: distillation")):
+                       (["--hard-weight", "2"], "--hard-weight must be in [0, 1]")):
         out = subprocess.run([sys.executable, "-m", "oneshot_nas", "train", "--model", "ShuffleNas", *flag,
                               "--print-config"], capture_output=True, text=True, cwd=REPO)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and said in out.stderr, out.stderr

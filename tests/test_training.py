@@ -197,3 +197,28 @@ def test_batches_and_metrics_start_no_openmp_team_in_the_main_thread():
     start, after, premise = map(int, out.stdout.split()[-3:])
     assert premise == after + 1, "nd.array no longer starts an OpenMP team in the calling thread: revisit utils.to_nd"
     assert after == start
+
+
+@pytest.mark.slow
+def test_distillation_from_a_gluoncv_teacher_uses_gluoncvs_loss(tmp_path, monkeypatch):
+    """--teacher NAME: GluonCV's model zoo gives the teacher (here a stand-in for its pretrained weights, which
+    need a download), GluonCV's distillation loss trains on it; --hard-weight 1 never loads it."""
+    from gluoncv import model_zoo
+    real, loaded = model_zoo.get_model, []
+
+    def offline_teacher(name, pretrained=False, **kwargs):
+        net = real(name, **kwargs)
+        net.initialize(mx.init.Xavier())
+        net(nd.zeros((1, 3, 32, 32)))
+        loaded.append((name, pretrained))
+        return net
+
+    monkeypatch.setattr(model_zoo, "get_model", offline_teacher)
+    runs = {}
+    for name, extra in (("plain", []), ("taught", ["--teacher", "cifar_resnet20_v1", "--temperature", "4"]),
+                        ("hard", ["--teacher", "cifar_resnet20_v1", "--hard-weight", "1"])):
+        save = str(tmp_path / name)
+        assert main(["train", "--model", "OneShot", *TINY, "--num-epochs", "1", "--save-dir", save, *extra]) == 0
+        runs[name] = json.loads(open(os.path.join(save, "history.jsonl")).readline())["train_loss"]
+    assert loaded == [("cifar_resnet20_v1", True)]  # once, with pretrained weights asked for; not for --hard-weight 1
+    assert runs["hard"] == pytest.approx(runs["plain"]) and runs["taught"] != pytest.approx(runs["plain"])
