@@ -218,6 +218,7 @@ def test_quantize_and_evaluate_commands(tmp_path):
     assert bad.returncode == 2 and "no conv layer named nope" in bad.stderr and "tail_output" in bad.stderr
 
 
+@pytest.mark.slow
 def test_predict_runs_a_run_an_export_and_an_int8_model_on_images_preprocessed_as_validation(tmp_path):
     import os
     import subprocess

@@ -89,6 +89,7 @@ def test_original_supernet_arrays_all_map_onto_our_supernet(config):
     assert source[params[-1][0].split("_", 1)[1]] == "output.0.bias"
 
 
+@pytest.mark.slow
 def test_the_commands_take_an_original_checkpoint_with_its_architecture_named(tmp_path):
     """export (then predict of the export), predict, evaluate and train --resume-params on the original's
     file; without the architecture, one line saying what to add."""

@@ -101,6 +101,7 @@ def test_the_originals_other_train_flags_are_accepted_or_refused_in_one_line():
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and said in out.stderr, out.stderr
 
 
+@pytest.mark.slow
 def test_a_gluoncv_model_zoo_network_trains_with_the_same_trainer(tmp_path):
     from oneshot_nas.data import FASHION_MNIST_DIR
     if not os.path.isdir(FASHION_MNIST_DIR):
