@@ -6,3 +6,10 @@ The CLI catches it and prints one line; everything else is a bug and keeps its t
 
 class OneShotError(ValueError):
     """Bad user input (architecture string, gene list, table, path, checkpoint ...)."""
+
+
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of a library's error message (cut at ``limit``), or its type when it has none: what a
+    one-line OneShotError quotes of an MXNet or GluonCV failure."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__

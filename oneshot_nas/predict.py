@@ -8,7 +8,6 @@ model (``PREFIX-0000.params`` with ``PREFIX-symbol.json`` and ``PREFIX-config.js
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import List, Optional, Sequence
 
@@ -47,28 +46,30 @@ def export_prefix(params_path: str) -> Optional[str]:
     return None
 
 
-def load_model(params_path: str, given: Optional[dict] = None) -> Model:
-    """The network of ``params_path`` (see the module doc); ``given``: the architecture, network and data options
-    from the command line, for params without a config beside them."""
-    from .deploy.merge_bn import load_trained_subnet, run_config
+def load_exported(prefix: str) -> Model:
+    """An `export`/`quantize` model (fp32 or int8) with the config written beside it."""
+    from .deploy.merge_bn import read_sidecar
     from .deploy.quantize import load_symbol_model
-    if not os.path.exists(params_path):
-        raise OneShotError(f"--params {params_path} does not exist")
-    prefix = export_prefix(params_path)
-    if prefix and not given:
-        config_path = f"{prefix}-config.json"
-        try:
-            with open(config_path) as f:
-                config = json.load(f)
-            config["space"]["input_size"]  # what predict needs from it
-        except (OSError, ValueError, KeyError, TypeError):
-            raise OneShotError(f"{config_path} is missing or damaged: it is what `export`/`quantize` write beside a "
-                               "model and tells its input size and classes; export the model again") from None
-        return Model(load_symbol_model(prefix), config, f"exported model {prefix} ({config.get('precision', 'fp32')})")
+    config = read_sidecar(prefix)
+    return Model(load_symbol_model(prefix), config, f"exported model {prefix} ({config.get('precision', 'fp32')})")
+
+
+def load_trained(params_path: str, given: Optional[dict] = None) -> Model:
+    """A subnet's params, hybridized: a `train` run's (its config.json beside) or, with ``given``, any other."""
+    from .deploy.merge_bn import load_trained_subnet, run_config
     config = run_config(params_path, given)
     net = load_trained_subnet(params_path, config=config)
     net.hybridize(static_alloc=True, static_shape=True)
     return Model(net, config, f"subnet {config['candidate']} from {params_path}")
+
+
+def load_model(params_path: str, given: Optional[dict] = None) -> Model:
+    """The network of ``params_path`` (see the module doc); ``given``: the architecture, network and data options
+    from the command line, for params without a config beside them."""
+    if not os.path.exists(params_path):
+        raise OneShotError(f"--params {params_path} does not exist")
+    prefix = export_prefix(params_path)
+    return load_exported(prefix) if prefix and not given else load_trained(params_path, given)
 
 
 def class_names(config: dict) -> Optional[List[str]]:

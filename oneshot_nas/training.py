@@ -24,7 +24,7 @@ from . import bn_recalibration, data
 from .checkpoints import Checkpoints, disk_error, preflight
 from .devices import evaluate, split
 from .distributed import horovod_trainer, init_horovod
-from .errors import OneShotError
+from .errors import OneShotError, first_line
 from .nn import Supernet, build_subnet
 from .schedules import averaged_blocks, lr_schedule
 from .space import Candidate
@@ -62,8 +62,7 @@ def gluoncv_network(cfg: TrainConfig, ctx):
         raise OneShotError(f"--model {cfg.gluoncv_model} does not take one of --use-gn, --batch-norm, --last-gamma "
                            f"({e}); drop it") from None
     except (OSError, ValueError, AssertionError) as e:  # no network and no cached file, or a bad pretrained request
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise OneShotError(f"--model {cfg.gluoncv_model}: cannot get its pretrained weights ({first}); GluonCV "
+        raise OneShotError(f"--model {cfg.gluoncv_model}: cannot get its pretrained weights ({first_line(e)}); GluonCV "
                            "downloads them into ~/.mxnet/models: connect once, or train without --use-pretrained") \
             from None
     if cfg.use_pretrained:
@@ -74,8 +73,8 @@ def gluoncv_network(cfg: TrainConfig, ctx):
     try:
         net(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))  # zoo layers infer their shapes: settle them now
     except (mx.base.MXNetError, ValueError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise OneShotError(f"--model {cfg.gluoncv_model} cannot run on {size} px inputs with these options ({first}); "
+        raise OneShotError(f"--model {cfg.gluoncv_model} cannot run on {size} px inputs with these options "
+                           f"({first_line(e, 200)}); "
                            "check --input-size and drop --use-gn/--batch-norm/--last-gamma where it has none") from None
     return net
 
@@ -87,11 +86,10 @@ def load_teacher(cfg: TrainConfig, ctx):
     try:
         teacher = model_zoo.get_model(cfg.teacher, pretrained=True, classes=cfg.search_space.num_classes)
     except ValueError as e:  # an unknown name, or no pretrained weights for it
-        raise OneShotError(f"--teacher {cfg.teacher}: {str(e).strip().splitlines()[0][:160]}") from None
+        raise OneShotError(f"--teacher {cfg.teacher}: {first_line(e)}") from None
     except (OSError, AssertionError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise OneShotError(f"--teacher {cfg.teacher}: cannot get its pretrained weights ({first}); GluonCV downloads "
-                           "them into ~/.mxnet/models: connect once, or train without --teacher") from None
+        raise OneShotError(f"--teacher {cfg.teacher}: cannot get its pretrained weights ({first_line(e)}); GluonCV "
+                           "downloads them into ~/.mxnet/models: connect once, or train without --teacher") from None
     teacher.collect_params().reset_ctx(ctx)
     teacher.hybridize(static_alloc=True, static_shape=True)
     return teacher
@@ -162,6 +160,9 @@ class Run:
         if self.is_chief:
             self._claim_folder(resume)
         self.train_data, self.val_data = build_data(cfg, len(self.ctx), *parts)
+        self.schedule = lr_schedule(cfg.lr, cfg.num_epochs, self.batches_per_epoch, cfg.lr_mode, cfg.warmup_epochs,
+                                    cfg.warmup_lr, cfg.lr_decay,
+                                    [int(e) for e in cfg.lr_decay_epoch.split(",") if e.strip()], cfg.lr_decay_period)
         LOG.info("data: %s", self.train_data.split.describe())
         mx.random.seed(cfg.seed)  # the initial weights come from MXNet's RNG
         self.net = build_net(cfg, self.ctx)
@@ -287,12 +288,7 @@ class Run:
 
     # ---- one epoch -------------------------------------------------------------------------
     def _lr(self, epoch: int, batch: int) -> float:
-        c = self.cfg
-        if getattr(self, "_schedule", None) is None:
-            steps = [int(e) for e in c.lr_decay_epoch.split(",") if e.strip()]
-            self._schedule = lr_schedule(c.lr, c.num_epochs, self.batches_per_epoch, c.lr_mode, c.warmup_epochs,
-                                         c.warmup_lr, c.lr_decay, steps, c.lr_decay_period)
-        return self._schedule(epoch * self.batches_per_epoch + batch)
+        return self.schedule(epoch * self.batches_per_epoch + batch)
 
     def _stop_on_nan(self, batch_loss: float, epoch: int, batch: int) -> None:
         raise OneShotError(f"loss became {batch_loss} at epoch {epoch} batch {batch} (lr {self._lr(epoch, batch):g}); "

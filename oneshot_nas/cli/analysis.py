@@ -8,7 +8,7 @@ import sys
 
 from .. import options
 from ..costs.tables import COMPARISON_MODELS, DEFAULT_COMPARISON
-from ..errors import OneShotError
+from ..errors import OneShotError, first_line
 from ..sampling import SamplingOptions
 from .common import (add_candidate_args, add_network_args, candidates_from_args, preflight_out, progress,
                      space_from_args)
@@ -110,11 +110,12 @@ def count_symbol(path: str, input_size: int) -> int:
     except FileNotFoundError:
         raise OneShotError(f"--symbol {path} does not exist") from None
     except (mx.base.MXNetError, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise OneShotError(f"cannot count --symbol {path} on a 1 x 3 x {input_size} x {input_size} input ({first}); "
-                           "is it an MXNet symbol JSON with one input named data, and the right --input-size?") from None
+        raise OneShotError(f"cannot count --symbol {path} on a 1 x 3 x {input_size} x {input_size} input "
+                           f"({first_line(e)}); is it an MXNet symbol JSON with one input named data, and the right "
+                           "--input-size?") from None
     print(json.dumps({"symbol": path, "input_shape": [1, 3, input_size, input_size], "flops": cost.flops,
-                      "params": cost.params, "mflops": round(cost.flops / 1e6, 3), "mparams": round(cost.params / 1e6, 4)}))
+                      "params": cost.params, "mflops": round(cost.flops / 1e6, 3),
+                      "mparams": round(cost.params / 1e6, 4)}))
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import OneShotError
 from ..space import SearchSpace
-from .common import (add_network_args, add_subnet_params_args, candidates_from_args, preflight_out, read_json,
+from .common import (add_network_args, add_subnet_params_args, candidates_from_args, preflight_out,
                      space_from_args, subnet_config_from_args)
 
 
@@ -257,22 +257,18 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..deploy.merge_bn import load_trained_subnet, run_config
-    from ..deploy.quantize import images_per_second, load_symbol_model
+    from ..deploy.quantize import images_per_second
     from ..devices import evaluate
+    from ..predict import load_exported, load_trained
     if bool(args.prefix) == bool(args.params):
         raise OneShotError("evaluate one model: an exported PREFIX, or a subnet's --params")
     if args.params:
-        config = run_config(args.params, subnet_config_from_args(args))
-        net, model = load_trained_subnet(args.params, config=config), args.params
-        net.hybridize(static_alloc=True, static_shape=True)
-        config = {**config, "precision": "fp32 (params)"}
+        loaded = load_trained(args.params, subnet_config_from_args(args))
+        config, model = {**loaded.config, "precision": "fp32 (params)"}, args.params
     else:
-        config = read_json(f"{args.prefix}-config.json", "model config", required=True)
-        if not isinstance(config, dict) or "space" not in config:
-            raise OneShotError(f"{args.prefix}-config.json is not the config `export` or `quantize` writes beside a "
-                               "model")
-        net, model = load_symbol_model(args.prefix), args.prefix
+        loaded = load_exported(args.prefix)
+        config, model = loaded.config, args.prefix
+    net = loaded.net
     _, val = run_data(config, args.batch_size, args.val_images)
     result = evaluate(net, val.epoch_batches(0))
     size = config["space"]["input_size"]

@@ -96,6 +96,22 @@ def write_sidecar(prefix: str, config: dict, **extra) -> None:
     atomic_write_text(f"{prefix}-config.json", json.dumps({**config, **extra}, indent=1))
 
 
+def read_sidecar(prefix: str) -> dict:
+    """``prefix-config.json`` as :func:`write_sidecar` wrote it; one line when it is missing or damaged."""
+    import json
+
+    from ..errors import OneShotError
+    path = f"{prefix}-config.json"
+    try:
+        with open(path) as f:
+            config = json.load(f)
+        config["space"]["input_size"]  # what a loaded model is used with: its input size and classes
+    except (OSError, ValueError, KeyError, TypeError):
+        raise OneShotError(f"{path} is missing or damaged: it is what `export`/`quantize` write beside a model and "
+                           "tells its input size and classes; export the model again") from None
+    return config
+
+
 def export(net: Subnet, prefix: str, shuffle_by_conv: bool = False, fold: bool = True) -> str:
     """Write ``prefix-symbol.json`` and ``prefix-0000.params`` (folded BN, optional shuffle as a 1x1 conv)."""
     import os
