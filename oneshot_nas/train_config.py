@@ -76,6 +76,9 @@ class TrainConfig(DataSource, Devices):
                                   group=GLUONCV)
     teacher: Optional[str] = option(None, "distil from this GluonCV model-zoo network, with its pretrained weights "
                                           "(GluonCV's distillation loss)", type=str, group=GLUONCV)
+    teacher_params: str = option("", "the teacher's weights from this file (e.g. the best.params of a `train "
+                                     "--model NAME` run on your data) instead of GluonCV's pretrained ones",
+                                 metavar="FILE", group=GLUONCV)
     temperature: float = option(20.0, "distillation temperature", group=GLUONCV)
     hard_weight: float = option(0.5, "distillation: weight of the hard-label loss", group=GLUONCV)
     batch_norm: bool = option(False, "BN in GluonCV's VGG networks", group=GLUONCV)
@@ -135,6 +138,12 @@ class TrainConfig(DataSource, Devices):
         if not 0 <= self.hard_weight <= 1 or self.temperature <= 0:
             raise OneShotError(f"--hard-weight must be in [0, 1] and --temperature positive, not {self.hard_weight:g} "
                                f"and {self.temperature:g}")
+        if self.teacher_params and not self.teacher:
+            raise OneShotError(f"--teacher-params {self.teacher_params}: name the teacher's network with --teacher "
+                               "(e.g. --teacher cifar_resnet20_v1)")
+        if self.teacher_params and not os.path.exists(self.teacher_params):
+            raise OneShotError(f"--teacher-params {self.teacher_params} does not exist; train the teacher first "
+                               "(train --model NAME) and pass its best.params")
 
 
 # Options that may change when a run is resumed (after a NaN stop: a lower --lr; a longer run: --num-epochs);

@@ -81,16 +81,29 @@ def gluoncv_network(cfg: TrainConfig, ctx):
 
 def load_teacher(cfg: TrainConfig, ctx):
     """``--teacher NAME``: a GluonCV model-zoo network with its pretrained weights (GluonCV's cache, else a
-    download), as the original's trainer loaded it; it only predicts, so it is hybridized and never trained."""
+    download), as the original's trainer loaded it, or with ``--teacher-params FILE``'s; it only predicts, so
+    it is hybridized and never trained."""
     from gluoncv import model_zoo
+    own = bool(cfg.teacher_params)
     try:
-        teacher = model_zoo.get_model(cfg.teacher, pretrained=True, classes=cfg.search_space.num_classes)
+        teacher = model_zoo.get_model(cfg.teacher, pretrained=not own, classes=cfg.search_space.num_classes)
     except ValueError as e:  # an unknown name, or no pretrained weights for it
         raise OneShotError(f"--teacher {cfg.teacher}: {first_line(e)}") from None
     except (OSError, AssertionError) as e:
         raise OneShotError(f"--teacher {cfg.teacher}: cannot get its pretrained weights ({first_line(e)}); GluonCV "
-                           "downloads them into ~/.mxnet/models: connect once, or train without --teacher") from None
-    teacher.collect_params().reset_ctx(ctx)
+                           "downloads them into ~/.mxnet/models: connect once, give --teacher-params FILE, or train "
+                           "without --teacher") from None
+    if own:
+        teacher.initialize(ctx=ctx)
+        size = cfg.search_space.input_size
+        try:
+            teacher(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))  # zoo layers infer their shapes: settle them
+        except (mx.base.MXNetError, ValueError) as e:
+            raise OneShotError(f"--teacher {cfg.teacher} cannot run on {size} px inputs ({first_line(e, 200)})") \
+                from None
+        load_weights(teacher, cfg.teacher_params, ctx)
+    else:
+        teacher.collect_params().reset_ctx(ctx)
     teacher.hybridize(static_alloc=True, static_shape=True)
     return teacher
 

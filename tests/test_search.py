@@ -17,7 +17,7 @@ from oneshot_nas.costs import CostModel, LookupTable
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.nn import Supernet
 from oneshot_nas.search.constraints import Constraints
-from oneshot_nas.search.evaluator import Evaluator
+from oneshot_nas.search.evaluator import Evaluator, SubsetPerCandidate
 from oneshot_nas.search.genetic import GeneticSearch
 from oneshot_nas.search.proposer import Proposer
 from oneshot_nas.search.random_search import RandomSearch
@@ -100,6 +100,30 @@ def test_evaluator_on_two_contexts_equals_one(supernet):
     one_result = Evaluator(supernet, bn, val, [mx.cpu()])(cand)
     two_result = Evaluator(two, bn, val, ctxs)(cand)
     assert (one_result.top1, one_result.top5) == (two_result.top1, two_result.top5)
+
+
+def test_shuffle_train_recalibrates_each_candidate_on_its_own_reproducible_draw(supernet):
+    """--shuffle-train True: a draw per candidate, seeded by the candidate (the same after a restart)."""
+
+    class Training:  # the pipeline's iter_fixed_subset, recording the seeds asked for
+        def __init__(self):
+            self.seeds = []
+
+        def iter_fixed_subset(self, num_images, seed, batch_size):
+            self.seeds.append(seed)
+            return batches(seed % 1000, (num_images,))
+
+    rng = np.random.default_rng(3)
+    a, b = SPACE.sample(rng), SPACE.sample(rng)
+    train = Training()
+    val = batches(6, (16,))
+    first = Evaluator(supernet, SubsetPerCandidate(train, 8, 1, 8), val, [mx.cpu()])
+    result_a, _ = first(a), first(b)
+    again = Evaluator(supernet, SubsetPerCandidate(train, 8, 1, 8), val, [mx.cpu()])(a)
+    assert train.seeds[0] != train.seeds[1] and train.seeds[2] == train.seeds[0]
+    assert (again.top1, again.top5, again.bn_images) == (result_a.top1, result_a.top5, 8)
+    fixed = Evaluator(supernet, batches(train.seeds[0] % 1000, (8,)), val, [mx.cpu()])(a)
+    assert (fixed.top1, fixed.top5) == (result_a.top1, result_a.top5)
 
 
 # ---------------------------------------------------------------------------------------------

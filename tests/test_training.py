@@ -214,11 +214,30 @@ def test_distillation_from_a_gluoncv_teacher_uses_gluoncvs_loss(tmp_path, monkey
         return net
 
     monkeypatch.setattr(model_zoo, "get_model", offline_teacher)
+    own = offline_teacher("cifar_resnet20_v1", classes=10)
+    for p in own.collect_params().values():
+        if p.name.endswith("weight"):
+            p.set_data(p.data() * 3)  # another teacher than the stand-in's own initialisation
+    own.save_parameters(str(tmp_path / "teacher.params"))
+    loaded.clear()
     runs = {}
     for name, extra in (("plain", []), ("taught", ["--teacher", "cifar_resnet20_v1", "--temperature", "4"]),
-                        ("hard", ["--teacher", "cifar_resnet20_v1", "--hard-weight", "1"])):
+                        ("hard", ["--teacher", "cifar_resnet20_v1", "--hard-weight", "1"]),
+                        ("own", ["--teacher", "cifar_resnet20_v1", "--temperature", "4",
+                                 "--teacher-params", str(tmp_path / "teacher.params")])):
         save = str(tmp_path / name)
         assert main(["train", "--model", "OneShot", *TINY, "--num-epochs", "1", "--save-dir", save, *extra]) == 0
         runs[name] = json.loads(open(os.path.join(save, "history.jsonl")).readline())["train_loss"]
-    assert loaded == [("cifar_resnet20_v1", True)]  # once, with pretrained weights asked for; not for --hard-weight 1
+    # pretrained weights asked for once, not for --hard-weight 1, and not with --teacher-params
+    assert loaded == [("cifar_resnet20_v1", True), ("cifar_resnet20_v1", False)]
     assert runs["hard"] == pytest.approx(runs["plain"]) and runs["taught"] != pytest.approx(runs["plain"])
+    assert runs["own"] != pytest.approx(runs["taught"]) and runs["own"] != pytest.approx(runs["plain"])
+
+
+def test_teacher_params_need_a_teacher_and_an_existing_file(tmp_path, capsys):
+    for extra, named in ((["--teacher-params", "t.params"], "--teacher"),
+                         (["--teacher", "cifar_resnet20_v1", "--teacher-params", str(tmp_path / "t.params")],
+                          "does not exist")):
+        rc = main(["train", "--model", "OneShot", *TINY, "--save-dir", str(tmp_path / "x"), *extra])
+        err = capsys.readouterr().err
+        assert rc == 2 and named in err and "Traceback" not in err

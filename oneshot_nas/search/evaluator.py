@@ -9,6 +9,7 @@ reloaded from disk; the subnet does only the candidate's own work.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -39,8 +40,24 @@ class Evaluation:
     val_images: int
 
 
+class SubsetPerCandidate:
+    """``--shuffle-train True``: each candidate is BN-recalibrated on its own random draw of ``num_images``
+    training images, as the original's reshuffled RecordIO iterator gave it. The draw is seeded by the
+    candidate string, so a candidate gets the same images however often, in whatever order and after
+    whatever resume it is scored."""
+
+    def __init__(self, train, num_images: int, seed: int, batch_size: int):
+        self.train, self.num_images, self.seed, self.batch_size = train, num_images, seed, batch_size
+
+    def for_candidate(self, candidate: Candidate) -> Iterable[Sequence]:
+        digest = hashlib.sha256(f"{self.seed}:{candidate}".encode()).digest()
+        return self.train.iter_fixed_subset(self.num_images, int.from_bytes(digest[:4], "little") % 2 ** 31,
+                                            self.batch_size)
+
+
 class Evaluator:
-    """``evaluate(candidate) -> Evaluation``, memoised by the candidate string."""
+    """``evaluate(candidate) -> Evaluation``, memoised by the candidate string. ``bn_batches``: the same
+    batches for every candidate, or a :class:`SubsetPerCandidate`."""
 
     def __init__(self, supernet: Supernet, bn_batches: Iterable[Sequence], val_batches: Iterable[Sequence],
                  ctx_list: Sequence, hybridize: Optional[bool] = None, chunk: Optional[int] = None):
@@ -71,7 +88,9 @@ class Evaluator:
     def _evaluate(self, candidate: Candidate) -> Evaluation:
         tic = time.time()
         subnet = self.subnet_with_supernet_weights(candidate)
-        bn_images = bn_recalibration.recalibrate(subnet, subnet, self._chunks(self.bn_batches), self.ctx)
+        bn_batches = (self.bn_batches.for_candidate(candidate) if isinstance(self.bn_batches, SubsetPerCandidate)
+                      else self.bn_batches)
+        bn_images = bn_recalibration.recalibrate(subnet, subnet, self._chunks(bn_batches), self.ctx)
         nd.waitall()  # the forwards run asynchronously: charge their time to recalibration
         recal = time.time() - tic
         tic = time.time()
@@ -104,11 +123,15 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
     batch = c.batch_size * len(ctx)
     train, val = data.make_pipelines(c, space, batch, c.seed, val_limit=c.val_images)
     size = space.input_size
-    bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
-                                c.update_bn_images, size)
+    if c.shuffle_train:
+        bn = SubsetPerCandidate(train, c.update_bn_images, c.seed + 1, c.batch_size)
+    else:
+        bn = data.ReplayableBatches(lambda: train.iter_fixed_subset(c.update_bn_images, c.seed + 1, c.batch_size),
+                                    c.update_bn_images, size)
     validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
-    LOG.info("evaluation: BN recalibration on %d training images, validation on %d images of the %s split, "
-             "%d device(s); %s", min(c.update_bn_images, train.num_examples), val.num_examples, c.val_split,
+    LOG.info("evaluation: BN recalibration on %d training images (%s), validation on %d images of the %s split, "
+             "%d device(s); %s", min(c.update_bn_images, train.num_examples),
+             "a draw per candidate" if c.shuffle_train else "the same for every candidate", val.num_examples, c.val_split,
              len(ctx), train.split.describe())
     if c.val_split == "test":
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
