@@ -1,6 +1,6 @@
 """How fast does the supernet learn when its paths are drawn in different ways? Trains a fresh supernet of
 the plain 32 px stride-2 network on Fashion-MNIST (training part, batch 128, NAG) for --steps steps and prints
-the mean batch accuracy of every 50 steps. The README's "Not yet good (issue 13)" figures come from it:
+the mean batch accuracy of every 50 steps. The README's "A supernet that learns" figures come from it:
 
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode fixed|blocks|channels|both [--lr 0.02]
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks --average-blocks-first 100 --steps 200
@@ -13,7 +13,8 @@ widths; both: uniform random paths (SPOS); shufflenet-blocks: each layer's block
 blocks (SNB-3/5/7), OneShot's widths; alternate: SNB-3 in every layer, then SNB-5 in every layer, by turns.
 --init shared starts SNB-5/7 of every layer as the same function as its SNB-3 (same pointwise weights, the 3x3
 kernel centred in the 5x5/7x7 one): then only the training, not the initialisation, can make the blocks of a
-layer disagree. --init msra draws the weights with MXNet's MSRAPrelu instead of the official N(0, 1/fan_in). --average-blocks-first N averages the four blocks of every layer
+layer disagree. --init msra draws the weights with MXNet's MSRAPrelu instead of the official N(0, 1/fan_in).
+--average-blocks-first N averages the four blocks of every layer
 for the first N steps (the supernet's use_all_blocks). --shrink-every N averages each layer's path block with
 random companions, 3 of them for N steps, then 2, then 1, then trains single paths (the block warm-up of
 `train --block-warm-up`, here counted in steps).
