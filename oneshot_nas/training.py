@@ -69,14 +69,19 @@ def gluoncv_network(cfg: TrainConfig, ctx):
         net.collect_params().reset_ctx(ctx)
     else:
         net.initialize(mx.init.MSRAPrelu(), ctx=ctx)
-    size = cfg.search_space.input_size
-    try:
-        net(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))  # zoo layers infer their shapes: settle them now
-    except (mx.base.MXNetError, ValueError) as e:
-        raise OneShotError(f"--model {cfg.gluoncv_model} cannot run on {size} px inputs with these options "
-                           f"({first_line(e, 200)}); "
-                           "check --input-size and drop --use-gn/--batch-norm/--last-gamma where it has none") from None
+    settle_shapes(net, f"--model {cfg.gluoncv_model}", cfg.search_space.input_size, ctx,
+                  "check --input-size and drop --use-gn/--batch-norm/--last-gamma where it has none")
     return net
+
+
+def settle_shapes(net, what: str, size: int, ctx, hint: str) -> None:
+    """Zoo layers infer their shapes at the first forward: run one now, so that a network that cannot take
+    ``size`` px inputs is one error line here, not a traceback in the first training step."""
+    try:
+        net(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))
+    except (mx.base.MXNetError, ValueError) as e:
+        raise OneShotError(f"{what} cannot run on {size} px inputs with these options ({first_line(e, 200)}); "
+                           f"{hint}") from None
 
 
 def load_teacher(cfg: TrainConfig, ctx):
@@ -95,12 +100,8 @@ def load_teacher(cfg: TrainConfig, ctx):
                            "without --teacher") from None
     if own:
         teacher.initialize(ctx=ctx)
-        size = cfg.search_space.input_size
-        try:
-            teacher(mx.nd.zeros((1, 3, size, size), ctx=ctx[0]))  # zoo layers infer their shapes: settle them
-        except (mx.base.MXNetError, ValueError) as e:
-            raise OneShotError(f"--teacher {cfg.teacher} cannot run on {size} px inputs ({first_line(e, 200)})") \
-                from None
+        settle_shapes(teacher, f"--teacher {cfg.teacher}", cfg.search_space.input_size, ctx,
+                      "check --input-size, or choose another teacher")
         load_weights(teacher, cfg.teacher_params, ctx)
     else:
         teacher.collect_params().reset_ctx(ctx)

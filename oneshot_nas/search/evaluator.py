@@ -131,8 +131,8 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
     validation = data.ReplayableBatches(lambda: val.epoch_batches(0), val.num_examples, size)
     LOG.info("evaluation: BN recalibration on %d training images (%s), validation on %d images of the %s split, "
              "%d device(s); %s", min(c.update_bn_images, train.num_examples),
-             "a draw per candidate" if c.shuffle_train else "the same for every candidate", val.num_examples, c.val_split,
-             len(ctx), train.split.describe())
+             "a draw per candidate" if c.shuffle_train else "the same for every candidate", val.num_examples,
+             c.val_split, len(ctx), train.split.describe())
     if c.val_split == "test":
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
                     "the selection; hold training images out instead (--holdout N --val-split holdout)")
