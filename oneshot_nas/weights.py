@@ -48,29 +48,36 @@ def describe(arrays: Dict[str, mx.nd.NDArray]) -> str:
 
 
 def load_weights(net, path: str, ctx=None) -> str:
-    """Load ``path`` into ``net`` (its shapes known; initialised on ``ctx`` if it is not yet): our format or the
-    original's. Returns which."""
+    """Load ``path`` into ``net`` (its shapes known; initialised on ``ctx`` if it is not yet): our format (any Gluon
+    network's ``save_parameters``) or, into our networks, the original's. Returns which."""
     arrays = read_arrays(path)
     if any(p._data is None and not p._deferred_init for p in net.collect_params().values()):
         net.initialize(ctx=ctx or [mx.cpu()])
     params = net._collect_params_with_prefix()
-    target = f"this network ({net.space.describe()})" if hasattr(net, "space") else "this network"
-    if original.is_original(arrays):
+    ours = hasattr(net, "space")  # a ShuffleNas network of ours, not a GluonCV zoo one
+    target = f"this network ({net.space.describe()})" if ours else f"this {type(net).__name__} network"
+
+    def seems() -> str:  # what the file holds instead, for the error line (read only when one is raised)
+        return (f"it seems to hold {describe(arrays)}; {HINT}" if ours else
+                f"it holds {len(arrays)} arrays of another network; check the network name and --num-classes")
+
+    # GluonCV's zoo networks save structural names too (features.0.weight): the original's format is read only
+    # into our ShuffleNas networks, the only ones it can hold
+    if ours and original.is_original(arrays):
         mapped = original.map_onto(arrays, list(net.collect_params().items()), path)
         for name, param in net.collect_params().items():
             param.set_data(mapped[name])
         return ORIGINAL
     for name, param in params.items():
         if name not in arrays:
-            raise OneShotError(f"cannot load {path} into {target}: it lacks {name} {tuple(param.shape)}; it seems to "
-                               f"hold {describe(arrays)}; {HINT}")
+            raise OneShotError(f"cannot load {path} into {target}: it lacks {name} {tuple(param.shape)}; {seems()}")
         if tuple(arrays[name].shape) != tuple(param.shape):
             raise OneShotError(f"cannot load {path} into {target}: its {name} is {tuple(arrays[name].shape)}, ours "
-                               f"{tuple(param.shape)}; it seems to hold {describe(arrays)}; {HINT}")
+                               f"{tuple(param.shape)}; {seems()}")
     extra = [name for name in arrays if name not in params]
     if extra:
         raise OneShotError(f"cannot load {path} into {target}: it holds {extra[0]} {tuple(arrays[extra[0]].shape)}, "
-                           f"which this network lacks; it seems to hold {describe(arrays)}; {HINT}")
+                           f"which this network lacks; {seems()}")
     for name, param in params.items():
         param.set_data(arrays[name].astype(param.dtype, copy=False))
     return OURS
