@@ -241,3 +241,12 @@ def test_teacher_params_need_a_teacher_and_an_existing_file(tmp_path, capsys):
         rc = main(["train", "--model", "OneShot", *TINY, "--save-dir", str(tmp_path / "x"), *extra])
         err = capsys.readouterr().err
         assert rc == 2 and named in err and "Traceback" not in err
+
+
+def test_a_block_warm_up_as_long_as_the_run_is_warned_about(tmp_path, capsys):
+    argv = ["train", *TINY, "--train-limit", "64", "--val-limit", "32", "--num-epochs", "1", "--first-conv-stride",
+            "2", "--save-dir", str(tmp_path / "supernet")]
+    assert main([*argv, "--block-warm-up", "1"]) == 0
+    assert "--block-warm-up 1 covers all 1 epoch(s)" in capsys.readouterr().err
+    assert main([*argv, "--block-warm-up", "0", "--overwrite"]) == 0
+    assert "covers all" not in capsys.readouterr().err
