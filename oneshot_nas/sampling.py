@@ -19,6 +19,18 @@ from .schedules import allowed_channel_genes, averaged_blocks
 from .space import Candidate, SearchSpace
 
 CONSTRAINT_METHODS = ("none", "random", "evolution")
+
+
+def constraint_method(text: str) -> Optional[str]:
+    """``--train-constraint-method``: one of CONSTRAINT_METHODS, or '' (the original's default) for ours."""
+    if text == "":
+        return None
+    if text not in CONSTRAINT_METHODS:
+        raise ValueError(f"{text!r} is not one of {', '.join(CONSTRAINT_METHODS)}")
+    return text
+
+
+constraint_method.__name__ = "none|random|evolution"  # argparse names the type in its error message
 MAX_REJECTION_TRIES = 20000
 
 
@@ -90,8 +102,9 @@ class SamplingOptions:
                                                     "(the same numbers, tested; slower to build)",
                                     choices=("lookup_table", "symbol"), group=SAMPLING)
     train_constraint_method: Optional[str] = option(None, "how sampled paths meet the box: rejection sampling or "
-                                                    "strolling evolution (default: evolution when a box is "
-                                                    "given, else none)", type=str, choices=CONSTRAINT_METHODS,
+                                                    "strolling evolution (default, or '' as the original's "
+                                                    "default: evolution when a box is given, else none)",
+                                                    type=constraint_method, metavar="{none,random,evolution}",
                                                     group=SAMPLING)
 
     def box(self) -> Optional["Box"]:

@@ -90,8 +90,9 @@ def test_the_originals_command_lines_are_accepted_as_they_are():
 def test_the_originals_other_train_flags_are_accepted_or_refused_in_one_line():
     config = resolved(["train", "--model", "ShuffleNas", "--mode", "symbolic", "--lr-mode", "step",
                        "--lr-decay-period", "30", "--flop-param-method", "symbol", "--temperature", "20",
-                       "--hard-weight", "0.5"], script=False)
+                       "--hard-weight", "0.5", "--train-constraint-method", ""], script=False)
     assert (config["mode"], config["lr-decay-period"], config["flop-param-method"]) == ("symbolic", 30, "symbol")
+    assert config["train-constraint-method"] is None  # the original's default '': ours (evolution with a box)
     for flag, said in ((["--use-gn"], "--use-gn applies to GluonCV's ResNet/VGG networks, not to ShuffleNas"),
                        (["--last-gamma"], "--last-gamma applies to GluonCV's ResNet/VGG networks"),
                        (["--use-pretrained"], "--use-pretrained: GluonCV's model zoo holds no ShuffleNas weights"),
