@@ -31,6 +31,7 @@ def constraint_method(text: str) -> Optional[str]:
 
 
 constraint_method.__name__ = "none|random|evolution"  # argparse names the type in its error message
+
 MAX_REJECTION_TRIES = 20000
 
 
