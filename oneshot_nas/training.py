@@ -178,7 +178,7 @@ class Run:
                                     cfg.warmup_lr, cfg.lr_decay,
                                     [int(e) for e in cfg.lr_decay_epoch.split(",") if e.strip()], cfg.lr_decay_period)
         LOG.info("data: %s", self.train_data.split.describe())
-        warm_up = cfg.sampling.get("block_warm_up", 0) if self.is_supernet else 0
+        warm_up = self.sampler.block_warm_up if self.is_supernet else 0  # the sampler the loop draws from
         if warm_up >= cfg.num_epochs > 0:
             LOG.warning("--block-warm-up %d covers all %d epoch(s): the supernet never trains single paths, which "
                         "the search scores; give more --num-epochs or a shorter --block-warm-up", warm_up,
