@@ -96,6 +96,14 @@ def read_benchmark(path: str) -> List[dict]:
     return rows
 
 
+def saved_plan(path: str) -> Optional[dict]:
+    """The plan saved beside a benchmark file (``FILE.meta.json``), or None before its first run."""
+    if not os.path.exists(path + ".meta.json"):
+        return None
+    with open(path + ".meta.json") as f:
+        return json.load(f).get("plan", {})
+
+
 def mean_top1(rows: List[dict]) -> Dict[str, dict]:
     """Per candidate: mean test top-1 over its seeds, the seeds' values, its name and costs."""
     out: Dict[str, dict] = {}
@@ -118,10 +126,9 @@ class Benchmark:
 
     def _check_meta(self) -> None:
         meta = {"plan": self.plan.to_dict()}
-        if os.path.exists(self.meta_path):
-            with open(self.meta_path) as f:
-                saved = json.load(f)
-            old, new = saved.get("plan", {}), meta["plan"]
+        old = saved_plan(self.path)
+        if old is not None:
+            new = meta["plan"]
             old["constraints"] = upgraded(old.get("constraints", {}))
             detail = recipe_differences(old.get("recipe", {}), new["recipe"])
             changed = sorted(k for k in set(old) | set(new) if k != "recipe" and old.get(k) != new.get(k))

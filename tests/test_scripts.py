@@ -1,6 +1,7 @@
 """Every training script runs its DATASET=fashion-mnist recipe (cut down by extra flags) and resumes."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -94,3 +95,29 @@ def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
                            text=True)
     assert again.returncode == 0 and (tmp_path / "final" / "report.md").read_text() == report
     assert again.stderr.count("nothing to do") == 7 and "has finished" in again.stderr
+
+
+@pytest.mark.slow
+def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_benchmark(tmp_path):
+    recipe = ["--num-epochs", "1", "--train-limit", "64", "--batch-size", "32"]
+    bench = tmp_path / "bench.jsonl"
+    run = subprocess.run([sys.executable, "-m", "oneshot_nas", "benchmark", "--config", "configs/oneshot_fashion-mnist.json",
+                          "--max-flops", "7", "--flop-max", "-1", "--out", str(bench), "--save-dir", str(tmp_path / "b"),
+                          "--num-subnets", "3", "--seeds", "0", "--zoo", "OneShot", *recipe],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
+           "PIPELINE_SEEDS": "0 1", "BENCHMARK": str(bench), "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3",
+           "SEARCH_ARGS": "--population-size 4 --retain-length 2 --search-iters 2 --update-bn-images 32 --val-images 64",
+           "FINAL_ARGS": " ".join(recipe)}
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    for seed in (0, 1):  # each pipeline seed drives its own supernet and trains its picks with that seed
+        assert json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "config.json"))["seed"] == seed
+        assert json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "search" / "config.json"))["seed"] == seed
+    report = (tmp_path / "pick-study" / "report.md").read_text()
+    assert "| searched |" in report and "| oneshot |" in report and " ± " in report
+    assert "Against the 3 random subnets of" in report and "searched minus random-best, paired by seed (0, 1)" in report
+    # the benchmark's own OneShot runs stand beside the pipeline's
+    assert re.search(r"\| oneshot \| [01]\.\d\d \| [01]\.\d{4} \|", report)

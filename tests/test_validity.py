@@ -1,6 +1,7 @@
 """Search validity: the hold-out split, the stand-alone benchmark file, and the rank statistics."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,3 +225,52 @@ def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
     Benchmark(str(path), str(tmp_path / "work"), plan, "test").run(lambda cfg: fake)
     assert [(r["seed"], r["top1"]) for r in read_benchmark(str(path))] == [(0, 0.5), (1, 0.75)]
     assert '"0031\n' not in path.read_text() and path.read_text().count("\n") == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# is the search's pick good? (report --benchmark --paired)
+# ---------------------------------------------------------------------------------------------
+def _finished_run(folder, candidate, seed, top1, recipe):
+    """A folder laid out like a finished `train` run of ``candidate`` with a known last-epoch top-1."""
+    os.makedirs(folder)
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump({**recipe, "space": space.to_dict(), "candidate": candidate, "seed": seed}, f)
+    with open(os.path.join(folder, "history.jsonl"), "w") as f:
+        f.write(json.dumps({"epoch": 1, "val_err_top1": 1 - top1, "val_split": "test"}) + "\n")
+    return str(folder)
+
+
+def test_report_places_picks_against_the_benchmark_with_a_paired_interval(tmp_path, capsys):
+    from oneshot_nas.cli import main
+    from oneshot_nas.report import group_runs, paired_difference
+    recipe = {"num_epochs": 2, "lr": 0.02, "val_split": "test"}
+    searched, rand, oneshot = ("00311100202110202132-65352634257546744543", "10021002200022122103-89012869403378433322",
+                               "03011212123001022233-94542372165238025655")
+    runs = []
+    for seed, (s, r) in enumerate([(0.80, 0.79), (0.78, 0.75), (0.81, 0.79)]):  # differences 0.01, 0.03, 0.02
+        runs += [_finished_run(tmp_path / f"p{seed}" / f"searched-seed{seed}", searched, seed, s, recipe),
+                 _finished_run(tmp_path / f"p{seed}" / f"random-best-seed{seed}", rand, seed, r, recipe)]
+    d = paired_difference(group_runs(runs), "searched", "random-best")
+    assert d["seeds"] == [0, 1, 2] and d["mean"] == pytest.approx(0.02) and d["std"] == pytest.approx(0.01)
+    half = 4.302653 * 0.01 / np.sqrt(3)  # Student t, 2 degrees of freedom, 97.5%
+    assert d["ci"] == pytest.approx([0.02 - half, 0.02 + half], abs=1e-6)
+    assert paired_difference(group_runs(runs[:2]), "searched", "random-best") is None  # one seed: no interval
+
+    bench = tmp_path / "bench.jsonl"
+    lines = [{"candidate": f"{i:020d}-{i:020d}"[:41], "name": f"random-{i:02d}", "seed": 0, "top1": t}
+             for i, t in enumerate([0.76, 0.78, 0.79, 0.82])]
+    lines.append({"candidate": searched, "name": "OneShot", "seed": 0, "top1": 0.795})
+    bench.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (tmp_path / "bench.jsonl.meta.json").write_text(json.dumps({"plan": {"recipe": recipe}}))
+    rc = main(["report", *runs, "--benchmark", str(bench), "--paired", "searched,random-best"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "median 0.7850, range 0.7600-0.8200" in out
+    assert "| searched | 0.75 | 0.7950 |" in out  # mean 0.7967: above 3 of the 4 random subnets
+    assert "| random-best | 0.25 | not in the benchmark |" in out  # mean 0.7767
+    assert "searched minus random-best, paired by seed (0, 1, 2): +0.0200 ± 0.0100" in out
+
+    other = _finished_run(tmp_path / "short" / "oneshot-seed0", oneshot, 0, 0.6, {**recipe, "num_epochs": 1})
+    assert main(["report", other, "--benchmark", str(bench)]) == 2
+    assert re.search(r"oneshot-seed0 was not trained with the recipe of .*num_epochs: 2 -> 1.*FINAL_ARGS",
+                     capsys.readouterr().err)

@@ -77,6 +77,12 @@ def _register_reports(sub) -> None:
     p.add_argument("runs", nargs="+", help="`train` save dirs")
     p.add_argument("--out", default=None, help="also write the markdown table here")
     p.add_argument("--comparison-model", default=DEFAULT_COMPARISON, help="reference of the normalised score")
+    p.add_argument("--benchmark", default=None, metavar="FILE",
+                   help="a `benchmark` file trained with the runs' recipe: add where each architecture falls among "
+                        "its random subnets")
+    p.add_argument("--paired", default=None, metavar="A,B",
+                   help="two labels, e.g. searched,random-best: A minus B top-1 paired by seed, with a 95%% "
+                        "t-interval (needs 2 or more shared seeds)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plot-curves", help="draw train/val curves from history.jsonl files of `train`")
@@ -224,7 +230,18 @@ def cmd_micronet(args) -> int:
 def cmd_report(args) -> int:
     from .. import report
     from ..utils import atomic_write_text
-    text = report.markdown(report.group_runs(args.runs), args.comparison_model)
+    groups = report.group_runs(args.runs)
+    text = report.markdown(groups, args.comparison_model)
+    standing = report.benchmark_standing(groups, args.benchmark) if args.benchmark else None
+    difference = None
+    if args.paired:
+        labels = args.paired.split(",")
+        if len(labels) != 2:
+            raise OneShotError(f"--paired {args.paired!r} names two labels, e.g. searched,random-best")
+        difference = report.paired_difference(groups, *labels)
+        if difference is None:
+            print(f"report: {args.paired} share fewer than 2 seeds: no paired interval", file=sys.stderr)
+    text += report.comparison_text(standing, difference, args.benchmark or "")
     print(text, end="")
     if args.out:
         atomic_write_text(args.out, text)

@@ -1,0 +1,24 @@
+#!/bin/sh
+# "Is the search's pick good?" (issue 13): the whole pipeline once per seed in PIPELINE_SEEDS (default "0 1 2";
+# that seed drives the supernet, both searches and the from-scratch trainings), each in $SAVE_ROOT/pick-study/seed-S,
+# its three picks (searched, best random, OneShot) trained with the benchmark's recipe (FINAL_ARGS="": the full
+# train_oneshot.sh recipe). Then one table over the seeds, placed against the benchmark's random subnets, with
+# searched minus best-random paired by seed and its 95% t-interval ($SAVE_ROOT/pick-study/report.md).
+# About 40 min per seed on 2 cores; every step resumes, so run it again after a kill. SUPERNET_ARGS, SEARCH_ARGS,
+# RANDOM_N pass on to pipeline.sh; BENCHMARK names the benchmark file; FINAL_ARGS (default empty) must leave the
+# picks' recipe equal to the benchmark's, which `report --benchmark` checks.
+DATASET=${DATASET:-fashion-mnist}
+export DATASET
+. "$(dirname "$0")/common.sh"
+PIPELINE_SEEDS=${PIPELINE_SEEDS:-0 1 2}
+BENCHMARK=${BENCHMARK:-benchmarks/$DATASET.jsonl}
+ROOT=$SAVE_ROOT/pick-study
+FINAL_ARGS=${FINAL_ARGS:-}
+set -e
+for seed in $PIPELINE_SEEDS; do
+    echo "=== pick study: pipeline seed $seed in $ROOT/seed-$seed ===" >&2
+    SAVE_ROOT=$ROOT/seed-$seed SEEDS=$seed FINAL_ARGS="$FINAL_ARGS" SUPERNET_ARGS="--seed $seed ${SUPERNET_ARGS:-}" \
+        SEARCH_ARGS="--seed $seed ${SEARCH_ARGS:-}" sh scripts/pipeline.sh
+done
+$PYTHON -m oneshot_nas report "$ROOT"/seed-*/final/*-seed* --benchmark "$BENCHMARK" --paired searched,random-best \
+    --out "$ROOT/report.md"
