@@ -15,19 +15,22 @@ from .run_folder import finished_run
 from .space import Candidate, SearchSpace
 
 
-def group_runs(run_dirs: List[str]) -> Dict[str, dict]:
-    """Runs grouped by label: the folder name without its ``-seedN`` suffix (one architecture per label)."""
+def group_runs(run_dirs: List[str], pool_architectures: bool = False) -> Dict[str, dict]:
+    """Runs grouped by label: the folder name without its ``-seedN`` suffix. One architecture per label, unless
+    ``pool_architectures`` (a role such as "searched" whose every seed picked its own architecture)."""
     groups: Dict[str, dict] = {}
     for run_dir in run_dirs:
         config, last = finished_run(run_dir)
         if not config.get("candidate"):
             raise OneShotError(f"{run_dir} trained a supernet; `report` compares fixed architectures")
         label = re.sub(r"-seed\d+$", "", os.path.basename(os.path.normpath(run_dir)))
-        group = groups.setdefault(label, {"candidate": config["candidate"], "space": config["space"], "runs": [],
-                                          "dirs": [], "splits": set()})
-        if group["candidate"] != config["candidate"]:
-            raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart")
+        group = groups.setdefault(label, {"space": config["space"], "runs": [], "candidates": [], "dirs": [],
+                                          "splits": set()})
+        if group["candidates"] and config["candidate"] not in group["candidates"] and not pool_architectures:
+            raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart, "
+                               "or pass --pool-architectures when each seed picked its own (the pick study)")
         group["runs"].append((config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1))
+        group["candidates"].append(config["candidate"])
         group["dirs"].append(run_dir)
         group["splits"].add(last.get("val_split", config.get("val_split", "test")))
     return groups
@@ -40,13 +43,20 @@ def markdown(groups: Dict[str, dict], comparison_model: str) -> str:
              f"top-1 on the {split} split (mean ± std) | per seed |",
              "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
     for label, group in groups.items():
-        cost = formula_cost(SearchSpace.from_dict(group["space"]), Candidate.parse(group["candidate"]))
-        top1 = np.array([t for _, t, _ in sorted(group["runs"])])
+        space = SearchSpace.from_dict(group["space"])
+        costs = [formula_cost(space, Candidate.parse(c)) for c in group["candidates"]]
+        distinct = sorted(set(group["candidates"]))
+        runs = sorted(zip(group["runs"], group["candidates"]))
+        top1 = np.array([t for (_, t, _), _ in runs])
         spread = f" ± {top1.std(ddof=1):.4f}" if len(top1) > 1 else ""
-        lines.append(f"| {label} | `{group['candidate']}` | {cost.flops / 1e6:.2f}M | {cost.params / 1e6:.3f}M | "
-                     f"{normalized_score(cost, comparison_model):.4f} | {len(top1)} | "
+        # a role pooled over its seeds' own picks shows the mean cost and names each seed's pick
+        name = f"`{distinct[0]}`" if len(distinct) == 1 else f"one per seed ({len(distinct)} distinct; costs: mean)"
+        flops, params = np.mean([c.flops for c in costs]), np.mean([c.params for c in costs])
+        score = np.mean([normalized_score(c, comparison_model) for c in costs])
+        lines.append(f"| {label} | {name} | {flops / 1e6:.2f}M | {params / 1e6:.3f}M | {score:.4f} | {len(top1)} | "
                      f"{top1.mean():.4f}{spread} | "
-                     + ", ".join(f"{t:.4f} (seed {s}, {e} ep.)" for s, t, e in sorted(group["runs"])) + " |")
+                     + ", ".join(f"{t:.4f} (seed {s}, {e} ep." + (f", `{c}`)" if len(distinct) > 1 else ")")
+                                 for (s, t, e), c in runs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -87,9 +97,11 @@ def benchmark_standing(groups: Dict[str, dict], benchmark_path: str) -> Dict[str
                 raise OneShotError(f"{run_dir} was not trained with the recipe of {benchmark_path} "
                                    f"({'; '.join(differ[:4])}); train the picks with it (pipeline.sh: FINAL_ARGS=\"\")")
         mean = float(np.mean([t for _, t, _ in group["runs"]]))
-        entry = truth.get(group["candidate"])
+        distinct = sorted(set(group["candidates"]))
+        found = [truth[c]["top1"] for c in distinct if c in truth]
         out[label] = {"share_of_random_below": float((random_means < mean).mean()),
-                      "benchmark_top1": entry["top1"] if entry else None}
+                      "benchmark_top1": float(np.mean(found)) if found else None,
+                      "in_benchmark": [len(found), len(distinct)]}
     return {"random_subnets": len(random_means), "random_median": float(np.median(random_means)),
             "random_range": [float(random_means.min()), float(random_means.max())], "labels": out}
 
@@ -103,7 +115,9 @@ def comparison_text(standing: Optional[dict], difference: Optional[dict], benchm
         lines.append("| architecture | share of the benchmark's random subnets below it | its own benchmark top-1 |")
         lines.append("| :-- | --: | --: |")
         for label, s in standing["labels"].items():
-            own = f"{s['benchmark_top1']:.4f}" if s["benchmark_top1"] is not None else "not in the benchmark"
+            found, distinct = s["in_benchmark"]
+            own = ("not in the benchmark" if not found else f"{s['benchmark_top1']:.4f}" if distinct == 1
+                   else f"{s['benchmark_top1']:.4f} (mean of the {found} of {distinct} picks in it)")
             lines.append(f"| {label} | {s['share_of_random_below']:.2f} | {own} |")
     if difference:
         d = difference

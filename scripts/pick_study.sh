@@ -20,5 +20,5 @@ for seed in $PIPELINE_SEEDS; do
     SAVE_ROOT=$ROOT/seed-$seed SEEDS=$seed FINAL_ARGS="$FINAL_ARGS" SUPERNET_ARGS="--seed $seed ${SUPERNET_ARGS:-}" \
         SEARCH_ARGS="--seed $seed ${SEARCH_ARGS:-}" sh scripts/pipeline.sh
 done
-$PYTHON -m oneshot_nas report "$ROOT"/seed-*/final/*-seed* --benchmark "$BENCHMARK" --paired searched,random-best \
+$PYTHON -m oneshot_nas report "$ROOT"/seed-*/final/*-seed* --benchmark "$BENCHMARK" --pool-architectures --paired searched,random-best \
     --out "$ROOT/report.md"

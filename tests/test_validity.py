@@ -247,11 +247,15 @@ def test_report_places_picks_against_the_benchmark_with_a_paired_interval(tmp_pa
     recipe = {"num_epochs": 2, "lr": 0.02, "val_split": "test"}
     searched, rand, oneshot = ("00311100202110202132-65352634257546744543", "10021002200022122103-89012869403378433322",
                                "03011212123001022233-94542372165238025655")
+    other_pick = "33000033321020312132-86813300397486025131"  # pipeline seed 2 searched its way to another subnet
     runs = []
     for seed, (s, r) in enumerate([(0.80, 0.79), (0.78, 0.75), (0.81, 0.79)]):  # differences 0.01, 0.03, 0.02
-        runs += [_finished_run(tmp_path / f"p{seed}" / f"searched-seed{seed}", searched, seed, s, recipe),
+        runs += [_finished_run(tmp_path / f"p{seed}" / f"searched-seed{seed}", other_pick if seed == 2 else searched,
+                               seed, s, recipe),
                  _finished_run(tmp_path / f"p{seed}" / f"random-best-seed{seed}", rand, seed, r, recipe)]
-    d = paired_difference(group_runs(runs), "searched", "random-best")
+    with pytest.raises(OneShotError, match="searched trained different architectures.*--pool-architectures"):
+        group_runs(runs)
+    d = paired_difference(group_runs(runs, pool_architectures=True), "searched", "random-best")
     assert d["seeds"] == [0, 1, 2] and d["mean"] == pytest.approx(0.02) and d["std"] == pytest.approx(0.01)
     half = 4.302653 * 0.01 / np.sqrt(3)  # Student t, 2 degrees of freedom, 97.5%
     assert d["ci"] == pytest.approx([0.02 - half, 0.02 + half], abs=1e-6)
@@ -263,10 +267,11 @@ def test_report_places_picks_against_the_benchmark_with_a_paired_interval(tmp_pa
     lines.append({"candidate": searched, "name": "OneShot", "seed": 0, "top1": 0.795})
     bench.write_text("".join(json.dumps(x) + "\n" for x in lines))
     (tmp_path / "bench.jsonl.meta.json").write_text(json.dumps({"plan": {"recipe": recipe}}))
-    rc = main(["report", *runs, "--benchmark", str(bench), "--paired", "searched,random-best"])
+    rc = main(["report", *runs, "--benchmark", str(bench), "--pool-architectures", "--paired", "searched,random-best"])
     out = capsys.readouterr().out
     assert rc == 0 and "median 0.7850, range 0.7600-0.8200" in out
-    assert "| searched | 0.75 | 0.7950 |" in out  # mean 0.7967: above 3 of the 4 random subnets
+    assert "| searched | one per seed (2 distinct; costs: mean) |" in out and f"0.8100 (seed 2, 2 ep., `{other_pick}`)" in out
+    assert "| searched | 0.75 | 0.7950 (mean of the 1 of 2 picks in it) |" in out  # mean 0.7967: above 3 of 4
     assert "| random-best | 0.25 | not in the benchmark |" in out  # mean 0.7767
     assert "searched minus random-best, paired by seed (0, 1, 2): +0.0200 ± 0.0100" in out
 

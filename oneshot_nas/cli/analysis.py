@@ -80,6 +80,8 @@ def _register_reports(sub) -> None:
     p.add_argument("--benchmark", default=None, metavar="FILE",
                    help="a `benchmark` file trained with the runs' recipe: add where each architecture falls among "
                         "its random subnets")
+    p.add_argument("--pool-architectures", action="store_true",
+                   help="pool a label's runs even when their architectures differ (each pipeline seed's own pick)")
     p.add_argument("--paired", default=None, metavar="A,B",
                    help="two labels, e.g. searched,random-best: A minus B top-1 paired by seed, with a 95%% "
                         "t-interval (needs 2 or more shared seeds)")
@@ -230,7 +232,7 @@ def cmd_micronet(args) -> int:
 def cmd_report(args) -> int:
     from .. import report
     from ..utils import atomic_write_text
-    groups = report.group_runs(args.runs)
+    groups = report.group_runs(args.runs, args.pool_architectures)
     text = report.markdown(groups, args.comparison_model)
     standing = report.benchmark_standing(groups, args.benchmark) if args.benchmark else None
     difference = None
