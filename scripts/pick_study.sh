@@ -3,10 +3,12 @@
 # that seed drives the supernet, both searches and the from-scratch trainings), each in $SAVE_ROOT/pick-study/seed-S,
 # its three picks (searched, best random, OneShot) trained with the benchmark's recipe (FINAL_ARGS="": the full
 # train_oneshot.sh recipe). Then one table over the seeds, placed against the benchmark's random subnets, with
-# searched minus best-random paired by seed and its 95% t-interval ($SAVE_ROOT/pick-study/report.md).
+# searched minus best-random paired by seed and its 95% t-interval ($SAVE_ROOT/pick-study/report.md), and each
+# seed's supernet ranked against the benchmark (`rank-study --benchmark`, scored on the whole 10,000-image hold-out:
+# $SAVE_ROOT/pick-study/seed-S/rank-study/{rank_study.json,pairs.json,rank_study.png}).
 # About 40 min per seed on 2 cores; every step resumes, so run it again after a kill. SUPERNET_ARGS, SEARCH_ARGS,
 # RANDOM_N pass on to pipeline.sh; BENCHMARK names the benchmark file; FINAL_ARGS (default empty) must leave the
-# picks' recipe equal to the benchmark's, which `report --benchmark` checks.
+# picks' recipe equal to the benchmark's, which `report --benchmark` checks; RANK_ARGS the rank study's data flags.
 DATASET=${DATASET:-fashion-mnist}
 export DATASET
 . "$(dirname "$0")/common.sh"
@@ -14,6 +16,7 @@ PIPELINE_SEEDS=${PIPELINE_SEEDS:-0 1 2}
 BENCHMARK=${BENCHMARK:-benchmarks/$DATASET.jsonl}
 ROOT=$SAVE_ROOT/pick-study
 FINAL_ARGS=${FINAL_ARGS:-}
+RANK_ARGS=${RANK_ARGS:---dataset fashion-mnist --holdout 10000 --val-split holdout --update-bn-images 512 --val-images 10000}
 set -e
 for seed in $PIPELINE_SEEDS; do
     echo "=== pick study: pipeline seed $seed in $ROOT/seed-$seed ===" >&2
@@ -22,3 +25,8 @@ for seed in $PIPELINE_SEEDS; do
 done
 $PYTHON -m oneshot_nas report "$ROOT"/seed-*/final/*-seed* --benchmark "$BENCHMARK" --pool-architectures --paired searched,random-best \
     --out "$ROOT/report.md"
+for seed in $PIPELINE_SEEDS; do
+    echo "=== pick study: seed $seed's supernet against the benchmark ===" >&2
+    $PYTHON -m oneshot_nas rank-study $RANK_ARGS --supernet-params "$ROOT/seed-$seed/supernet" --benchmark "$BENCHMARK" \
+        --out-dir "$ROOT/seed-$seed/rank-study"
+done

@@ -109,7 +109,8 @@ def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_be
     env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
            "PIPELINE_SEEDS": "0 1", "BENCHMARK": str(bench), "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3",
            "SEARCH_ARGS": "--population-size 4 --retain-length 2 --search-iters 2 --update-bn-images 32 --val-images 64",
-           "FINAL_ARGS": " ".join(recipe)}
+           "FINAL_ARGS": " ".join(recipe),
+           "RANK_ARGS": "--dataset fashion-mnist --holdout 10000 --val-split holdout --update-bn-images 32 --val-images 256"}
     run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -121,3 +122,6 @@ def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_be
     assert "Against the 3 random subnets of" in report and "searched minus random-best, paired by seed (0, 1)" in report
     # the benchmark's own OneShot runs stand beside the pipeline's
     assert re.search(r"\| oneshot \| [01]\.\d\d \| [01]\.\d{4} \|", report)
+    for seed in (0, 1):  # and each seed's supernet ranks the benchmark's 4 subnets
+        pairs = json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "rank-study" / "pairs.json"))
+        assert len(pairs) == 4 and {"candidate", "flops", "params", "supernet_top1", "standalone_top1"} <= set(pairs[0])
