@@ -3,6 +3,7 @@ each architecture falls against a stand-alone benchmark trained with the same re
 of two architectures over the seeds they share (a pipeline seed trains its picks with its own seed)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import Dict, List, Optional
@@ -15,6 +16,17 @@ from .run_folder import finished_run
 from .space import Candidate, SearchSpace
 
 
+@dataclasses.dataclass(frozen=True, order=True)
+class Run:
+    """One finished from-scratch run, as the table needs it."""
+
+    seed: int
+    top1: float
+    epochs: int
+    candidate: str
+    run_dir: str
+
+
 def group_runs(run_dirs: List[str], pool_architectures: bool = False) -> Dict[str, dict]:
     """Runs grouped by label: the folder name without its ``-seedN`` suffix. One architecture per label, unless
     ``pool_architectures`` (a role such as "searched" whose every seed picked its own architecture)."""
@@ -24,14 +36,12 @@ def group_runs(run_dirs: List[str], pool_architectures: bool = False) -> Dict[st
         if not config.get("candidate"):
             raise OneShotError(f"{run_dir} trained a supernet; `report` compares fixed architectures")
         label = re.sub(r"-seed\d+$", "", os.path.basename(os.path.normpath(run_dir)))
-        group = groups.setdefault(label, {"space": config["space"], "runs": [], "candidates": [], "dirs": [],
-                                          "splits": set()})
-        if group["candidates"] and config["candidate"] not in group["candidates"] and not pool_architectures:
+        group = groups.setdefault(label, {"space": config["space"], "runs": [], "splits": set()})
+        if any(r.candidate != config["candidate"] for r in group["runs"]) and not pool_architectures:
             raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart, "
                                "or pass --pool-architectures when each seed picked its own (the pick study)")
-        group["runs"].append((config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1))
-        group["candidates"].append(config["candidate"])
-        group["dirs"].append(run_dir)
+        group["runs"].append(Run(config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1, config["candidate"],
+                                 run_dir))
         group["splits"].add(last.get("val_split", config.get("val_split", "test")))
     return groups
 
@@ -44,10 +54,10 @@ def markdown(groups: Dict[str, dict], comparison_model: str) -> str:
              "| :-- | :-- | --: | --: | --: | --: | --: | :-- |"]
     for label, group in groups.items():
         space = SearchSpace.from_dict(group["space"])
-        costs = [formula_cost(space, Candidate.parse(c)) for c in group["candidates"]]
-        distinct = sorted(set(group["candidates"]))
-        runs = sorted(zip(group["runs"], group["candidates"]))
-        top1 = np.array([t for (_, t, _), _ in runs])
+        runs = sorted(group["runs"])
+        costs = [formula_cost(space, Candidate.parse(r.candidate)) for r in runs]
+        distinct = sorted({r.candidate for r in runs})
+        top1 = np.array([r.top1 for r in runs])
         spread = f" ± {top1.std(ddof=1):.4f}" if len(top1) > 1 else ""
         # a role pooled over its seeds' own picks shows the mean cost and names each seed's pick
         name = f"`{distinct[0]}`" if len(distinct) == 1 else f"one per seed ({len(distinct)} distinct; costs: mean)"
@@ -55,8 +65,8 @@ def markdown(groups: Dict[str, dict], comparison_model: str) -> str:
         score = np.mean([normalized_score(c, comparison_model) for c in costs])
         lines.append(f"| {label} | {name} | {flops / 1e6:.2f}M | {params / 1e6:.3f}M | {score:.4f} | {len(top1)} | "
                      f"{top1.mean():.4f}{spread} | "
-                     + ", ".join(f"{t:.4f} (seed {s}, {e} ep." + (f", `{c}`)" if len(distinct) > 1 else ")")
-                                 for (s, t, e), c in runs) + " |")
+                     + ", ".join(f"{r.top1:.4f} (seed {r.seed}, {r.epochs} ep."
+                                 + (f", `{r.candidate}`)" if len(distinct) > 1 else ")") for r in runs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -67,7 +77,7 @@ def paired_difference(groups: Dict[str, dict], first: str, second: str, level: f
     for label in (first, second):
         if label not in groups:
             raise OneShotError(f"no runs labelled {label!r} to compare; labels here: {', '.join(sorted(groups))}")
-    a, b = ({seed: top1 for seed, top1, _ in groups[label]["runs"]} for label in (first, second))
+    a, b = ({r.seed: r.top1 for r in groups[label]["runs"]} for label in (first, second))
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         return None
@@ -91,13 +101,13 @@ def benchmark_standing(groups: Dict[str, dict], benchmark_path: str) -> Dict[str
     recipe = (saved_plan(benchmark_path) or {}).get("recipe")
     out = {}
     for label, group in groups.items():
-        for run_dir in group["dirs"]:
-            differ = recipe_differences(recipe, RunFolder(run_dir).config()) if recipe else []
+        for run in group["runs"]:
+            differ = recipe_differences(recipe, RunFolder(run.run_dir).config()) if recipe else []
             if differ:
-                raise OneShotError(f"{run_dir} was not trained with the recipe of {benchmark_path} "
+                raise OneShotError(f"{run.run_dir} was not trained with the recipe of {benchmark_path} "
                                    f"({'; '.join(differ[:4])}); train the picks with it (pipeline.sh: FINAL_ARGS=\"\")")
-        mean = float(np.mean([t for _, t, _ in group["runs"]]))
-        distinct = sorted(set(group["candidates"]))
+        mean = float(np.mean([r.top1 for r in group["runs"]]))
+        distinct = sorted({r.candidate for r in group["runs"]})
         found = [truth[c]["top1"] for c in distinct if c in truth]
         out[label] = {"share_of_random_below": float((random_means < mean).mean()),
                       "benchmark_top1": float(np.mean(found)) if found else None,
