@@ -149,13 +149,39 @@ def _interval(ci: Optional[List[float]]) -> str:
 # ---------------------------------------------------------------------------------------------
 # against a stand-alone benchmark (no training here: the benchmark file is the ground truth)
 # ---------------------------------------------------------------------------------------------
+# What a supernet score depends on: a resumed study may reuse its memo only when all of these are the same.
+SCORING_FIELDS = ("supernet_params", "dataset", "data_dir", "use_rec", "rec_train", "rec_val", "holdout",
+                  "holdout_seed", "val_split", "val_images", "update_bn_images", "shuffle_train", "seed", "space")
+
+
+def check_scoring(cfg: SearchConfig) -> None:
+    """Refuse to mix supernet scores made with other settings (another supernet, split or image count) into the
+    memo of OUT_DIR; the first call writes the settings to OUT_DIR/scoring.json."""
+    now = {k: getattr(cfg, k) for k in SCORING_FIELDS if k != "space"}
+    now["supernet_params"] = os.path.abspath(cfg.supernet_params)
+    now["space"] = cfg.search_space.to_dict()
+    now = json.loads(json.dumps(now))
+    path = os.path.join(cfg.out_dir, "scoring.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        differ = [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k) != now[k]]
+        if differ:
+            raise OneShotError(f"{cfg.out_dir} holds supernet scores made with other settings ({'; '.join(differ)}); "
+                               "give the same options, or another --out-dir")
+    else:
+        atomic_write_text(path, json.dumps(now, indent=1))
+
+
 def score_candidates(cfg: SearchConfig, candidates: List[str]) -> Dict[str, dict]:
     """Supernet top-1 (BN recalibrated, on ``cfg.val_split``) of each candidate, one record per line in
-    OUT_DIR/supernet-scores.jsonl, which is also the memo of a resumed study."""
+    OUT_DIR/supernet-scores.jsonl, which is also the memo of a resumed study (made with the same settings:
+    :func:`check_scoring`)."""
     from .search.evaluator import build_evaluator
     from .search.state import Records
     from .space import Candidate
     os.makedirs(cfg.out_dir, exist_ok=True)
+    check_scoring(cfg)
     records = Records(os.path.join(cfg.out_dir, "supernet-scores.jsonl"))
     records.load()
     space, ctx = cfg.search_space, cfg.contexts()

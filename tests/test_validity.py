@@ -1,4 +1,5 @@
 """Search validity: the hold-out split, the stand-alone benchmark file, and the rank statistics."""
+import dataclasses
 import json
 import os
 import re
@@ -280,3 +281,18 @@ def test_report_places_picks_against_the_benchmark_with_a_paired_interval(tmp_pa
     assert main(["report", short, "--benchmark", str(bench)]) == 2
     assert re.search(r"third-seed0 was not trained with the recipe of .*num_epochs: 2 -> 1.*FINAL_ARGS",
                      capsys.readouterr().err)
+
+
+def test_a_rank_study_memo_refuses_scores_from_another_supernet_or_setting(tmp_path):
+    from oneshot_nas.rank_study import check_scoring
+    from oneshot_nas.search.config import SearchConfig
+    cfg = SearchConfig(space=SearchSpace(input_size=32, num_classes=10, first_conv_stride=2).to_dict(),
+                       supernet_params=str(tmp_path / "a" / "last.params"), out_dir=str(tmp_path / "study"),
+                       dataset="fashion-mnist", holdout=10000, val_split="holdout", val_images=2500)
+    os.makedirs(cfg.out_dir)
+    check_scoring(cfg)
+    check_scoring(cfg)  # a resumed study with the same settings reuses its memo
+    with pytest.raises(OneShotError, match="val_images: 2500 -> 5000"):
+        check_scoring(dataclasses.replace(cfg, val_images=5000))
+    with pytest.raises(OneShotError, match=r"supernet_params: .*a/last.params' -> .*b/last.params'.*another --out-dir"):
+        check_scoring(dataclasses.replace(cfg, supernet_params=str(tmp_path / "b" / "last.params")))
