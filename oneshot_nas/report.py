@@ -25,6 +25,7 @@ class Run:
     epochs: int
     candidate: str
     run_dir: str
+    config: dict = dataclasses.field(compare=False, repr=False)  # as saved: `--benchmark` checks its recipe
 
 
 def group_runs(run_dirs: List[str], pool_architectures: bool = False) -> Dict[str, dict]:
@@ -41,7 +42,7 @@ def group_runs(run_dirs: List[str], pool_architectures: bool = False) -> Dict[st
             raise OneShotError(f"runs labelled {label} trained different architectures; name their folders apart, "
                                "or pass --pool-architectures when each seed picked its own (the pick study)")
         group["runs"].append(Run(config["seed"], 1.0 - last["val_err_top1"], last["epoch"] + 1, config["candidate"],
-                                 run_dir))
+                                 run_dir, config))
         group["splits"].add(last.get("val_split", config.get("val_split", "test")))
     return groups
 
@@ -93,7 +94,6 @@ def benchmark_standing(groups: Dict[str, dict], benchmark_path: str) -> Dict[str
     the label's own benchmark entry when its architecture is in the benchmark. The runs must have been trained
     with the benchmark's recipe (else the comparison means nothing: refused, naming what differs)."""
     from .benchmark import mean_top1, read_benchmark, recipe_differences, saved_plan
-    from .run_folder import RunFolder
     truth = mean_top1(read_benchmark(benchmark_path))
     random_means = np.array([e["top1"] for e in truth.values() if str(e.get("name", "")).startswith("random-")])
     if not len(random_means):
@@ -102,7 +102,7 @@ def benchmark_standing(groups: Dict[str, dict], benchmark_path: str) -> Dict[str
     out = {}
     for label, group in groups.items():
         for run in group["runs"]:
-            differ = recipe_differences(recipe, RunFolder(run.run_dir).config()) if recipe else []
+            differ = recipe_differences(recipe, run.config) if recipe else []
             if differ:
                 raise OneShotError(f"{run.run_dir} was not trained with the recipe of {benchmark_path} "
                                    f"({'; '.join(differ[:4])}); train the picks with it (pipeline.sh: FINAL_ARGS=\"\")")
