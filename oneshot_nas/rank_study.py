@@ -157,9 +157,8 @@ SCORING_FIELDS = ("supernet_params", "dataset", "data_dir", "use_rec", "rec_trai
 def check_scoring(cfg: SearchConfig) -> None:
     """Refuse to mix supernet scores made with other settings (another supernet, split or image count) into the
     memo of OUT_DIR; the first call writes the settings to OUT_DIR/scoring.json."""
-    now = {k: getattr(cfg, k) for k in SCORING_FIELDS if k != "space"}
+    now = {k: getattr(cfg, k) for k in SCORING_FIELDS}
     now["supernet_params"] = os.path.abspath(cfg.supernet_params)
-    now["space"] = cfg.search_space.to_dict()
     now = json.loads(json.dumps(now))
     path = os.path.join(cfg.out_dir, "scoring.json")
     if os.path.exists(path):
