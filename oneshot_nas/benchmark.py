@@ -6,7 +6,8 @@ and tested on the whole test split. One JSON line per (subnet, seed) goes to the
 its run ends; the plan (recipe, network, split, subnets) sits beside it in ``FILE.meta.json``.
 
 Resume: a (subnet, seed) already in the file is not trained again, and a run killed half-way continues
-from its own last checkpoint (``work_dir/<subnet>-seed<N>``), so a benchmark of hours survives kills.
+from its own last checkpoint (``work_dir/<subnet>-seed<N>``), so a benchmark of hours survives kills. Shards
+(``--shard K/N``) split the subnets between processes that append to the same file.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import json
 import logging
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .errors import OneShotError
 from .search.constraints import Constraints, upgraded
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
-from .utils import FolderLock, atomic_write_text, read_json_lines
+from .utils import FolderLock, atomic_write_text, exclusive, read_json_lines
 
 LOG = logging.getLogger("oneshot_nas")
 # Options of the recipe that name one run or one invocation, not the recipe.
@@ -116,13 +117,28 @@ def mean_top1(rows: List[dict]) -> Dict[str, dict]:
     return out
 
 
+def parse_shard(text: str) -> Tuple[int, int]:
+    """``"K/N"`` -> (K, N): the K-th of N processes sharing one benchmark."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        k = n = 0
+    if not 1 <= k <= n:
+        raise OneShotError(f"--shard takes K/N with 1 <= K <= N (this process's part of N), e.g. 1/2, not {text!r}")
+    return k, n
+
+
 class Benchmark:
     """Trains the plan's (subnet, seed) runs in order, subnet by subnet (both seeds of a subnet before the
-    next), so a partial file already pairs seeds for the subnets it holds."""
+    next), so a partial file already pairs seeds for the subnets it holds.
 
-    def __init__(self, path: str, work_dir: str, plan: Plan, command: str):
-        self.path, self.work_dir, self.plan, self.command = path, work_dir, plan, command
+    ``shard=(K, N)``: this process trains only every N-th subnet from the K-th on, so N processes can share the
+    file (each append holds ``FILE.lock``; each run's own folder lock stops two processes training one run)."""
+
+    def __init__(self, path: str, work_dir: str, plan: Plan, command: str, shard: Tuple[int, int] = (1, 1)):
+        self.path, self.work_dir, self.plan, self.command, self.shard = path, work_dir, plan, command, shard
         self.meta_path = path + ".meta.json"
+        self.runs = [(name, cand, seed) for name, cand in plan.subnets.items() for seed in plan.seeds]
 
     def _check_meta(self) -> None:
         meta = {"plan": self.plan.to_dict()}
@@ -142,29 +158,36 @@ class Benchmark:
                                                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
 
     def pending(self, done: List[dict]) -> List[tuple]:
+        """This shard's runs not in ``done``, in plan order."""
+        k, n = self.shard
+        mine = set(list(self.plan.subnets)[k - 1::n])
         have = {(r["candidate"], r["seed"]) for r in done}
-        return [(name, cand, seed) for name, cand in self.plan.subnets.items() for seed in self.plan.seeds
-                if (cand, seed) not in have]
+        return [(name, cand, seed) for name, cand, seed in self.runs if name in mine and (cand, seed) not in have]
 
     def run(self, train) -> List[dict]:
-        """``train(config) -> last epoch's record``: one from-scratch run, resuming in ``config.save_dir``."""
+        """``train(config) -> last epoch's record``: one from-scratch run, resuming in ``config.save_dir``.
+        Returns every line of the file (all shards')."""
         os.makedirs(self.work_dir, exist_ok=True)
-        with FolderLock(self.work_dir, "a benchmark"):
-            self._check_meta()
-            done = read_benchmark(self.path) if os.path.exists(self.path) else []
-            if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
-                atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
+        k, n = self.shard
+        what, lock_name = ("a benchmark", ".lock") if n == 1 else (f"benchmark shard {k}/{n}", f".lock-shard-{k}-of-{n}")
+        with FolderLock(self.work_dir, what, lock_name):
+            with exclusive(self.path + ".lock"):
+                self._check_meta()
+                done = read_benchmark(self.path) if os.path.exists(self.path) else []
+                if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
+                    atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
             todo = self.pending(done)
-            total = len(self.plan.subnets) * len(self.plan.seeds)
-            LOG.info("benchmark %s: %d of %d runs done, %d to go", self.path, total - len(todo), total, len(todo))
+            LOG.info("benchmark %s%s: %d of %d runs done, %d to go here", self.path,
+                     f" (shard {k}/{n})" if n > 1 else "", len(done), len(self.runs), len(todo))
             for name, cand, seed in todo:
-                done.append(self._one(name, cand, seed, train, len(done) + 1, total))
-        return done
+                self._one(name, cand, seed, train)
+        return read_benchmark(self.path)
 
-    def _one(self, name: str, cand: str, seed: int, train, number: int, total: int) -> dict:
+    def _one(self, name: str, cand: str, seed: int, train) -> None:
         from .train_config import TrainConfig
         run_dir = os.path.join(self.work_dir, f"{name}-seed{seed}")
         cfg = TrainConfig(**self.plan.recipe, candidate=cand, seed=seed, save_dir=run_dir)
+        number, total = self.runs.index((name, cand, seed)) + 1, len(self.runs)
         LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
         tic = time.time()
         record = train(cfg)
@@ -173,13 +196,12 @@ class Benchmark:
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
                "epochs": cfg.num_epochs, "seconds": round(time.time() - tic, 1), "run_dir": run_dir}
-        with open(self.path, "a") as f:
+        with exclusive(self.path + ".lock"), open(self.path, "a") as f:
             f.write(json.dumps(row) + "\n")
             f.flush()
             os.fsync(f.fileno())
         LOG.info("benchmark run %d/%d: %s seed %d: test top-1 %.4f (%d images), %.0f s", number, total, name, seed,
                  row["top1"], row["test_images"], row["seconds"])
-        return row
 
 
 def train_one(cfg) -> dict:

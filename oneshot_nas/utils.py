@@ -2,6 +2,7 @@
 OpenMP out of the main thread."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -94,13 +95,26 @@ def to_numpy(array) -> np.ndarray:
     return np.concatenate([flat[i:i + step].asnumpy() for i in range(0, array.size, step)]).reshape(array.shape)
 
 
+@contextlib.contextmanager
+def exclusive(path: str):
+    """Waits for, then holds, an ``flock`` on ``path`` (created if missing): a short critical section shared by
+    processes that append to one file (the shards of a benchmark)."""
+    import fcntl
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
 class FolderLock:
     """An exclusive lock on an output folder (``FOLDER/.lock``, holding the owner's PID), so that a second
     process writing the same run stops at once instead of interleaving its files with the first. The lock
     is an ``flock``: the kernel releases it when its process dies, so a killed run's lock is taken over."""
 
-    def __init__(self, folder: str, what: str):
-        self.path, self.what, self.fd = os.path.join(folder, ".lock"), what, None
+    def __init__(self, folder: str, what: str, name: str = ".lock"):
+        self.path, self.what, self.fd = os.path.join(folder, name), what, None
 
     def acquire(self) -> "FolderLock":
         import fcntl

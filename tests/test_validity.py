@@ -228,6 +228,43 @@ def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
     assert '"0031\n' not in path.read_text() and path.read_text().count("\n") == 2
 
 
+def test_benchmark_shards_share_one_file_without_losing_or_repeating_a_run(tmp_path):
+    import dataclasses
+    import threading
+
+    from oneshot_nas.benchmark import PER_RUN_FIELDS, Benchmark, Plan, parse_shard
+    from oneshot_nas.errors import OneShotError
+    from oneshot_nas.train_config import TrainConfig
+    recipe = {k: v for k, v in dataclasses.asdict(TrainConfig(space=SearchSpace(input_size=32, num_classes=10)
+                                                               .to_dict(), candidate=None)).items()
+              if k not in PER_RUN_FIELDS}
+    rng = np.random.default_rng(0)
+    space = SearchSpace(input_size=32, num_classes=10)
+    subnets = {f"random-{i:02d}": str(space.sample(rng)) for i in range(5)}
+    plan = Plan(subnets=subnets, seeds=[0, 1], recipe=recipe, constraints={}, sample_seed=0)
+    path, work = str(tmp_path / "b.jsonl"), str(tmp_path / "work")
+
+    def train(cfg):  # slow enough that the two shards' appends interleave
+        time.sleep(0.01)
+        return {"val_err_top1": 0.1 * cfg.seed, "val_err_top5": 0.0, "val_split": "test", "val_images": 10}
+
+    shards = [Benchmark(path, work, plan, "test", (k, 2)) for k in (1, 2)]
+    assert [n for n, _, _ in shards[0].pending([])] == ["random-00", "random-00", "random-02", "random-02",
+                                                        "random-04", "random-04"]
+    threads = [threading.Thread(target=b.run, args=(train,)) for b in shards]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = read_benchmark(path)
+    assert sorted((r["name"], r["seed"]) for r in rows) == sorted((n, s) for n in subnets for s in (0, 1))
+    assert Benchmark(path, work, plan, "test").pending(rows) == []  # the unsharded view sees it complete
+    for bad in ("0/2", "3/2", "2", "a/b"):
+        with pytest.raises(OneShotError, match="--shard takes K/N"):
+            parse_shard(bad)
+    assert parse_shard("2/3") == (2, 3)
+
+
 # ---------------------------------------------------------------------------------------------
 # is the search's pick good? (report --benchmark --paired)
 # ---------------------------------------------------------------------------------------------

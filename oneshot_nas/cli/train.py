@@ -41,6 +41,10 @@ def register(sub) -> None:
     g.add_argument("--sample-seed", type=int, default=0, help="seed of the subnet draw (default 0)")
     g.add_argument("--zoo", default="OneShot,OneShot-S+,SPOS-block-only",
                    help="published architectures added, with the same network flags (comma list; '' for none)")
+    g.add_argument("--shard", default="1/1", metavar="K/N",
+                   help="train only every N-th subnet from the K-th (both seeds), so N processes started with 1/N .. "
+                        "N/N share the file; on a CPU box, two one-thread shards train ~28%% more images per "
+                        "second than one two-thread process (default 1/1: all)")
     from ..search.constraints import Constraints
     options.add_options(p, Constraints, skip=("max_latency",))
     p.set_defaults(func=cmd_benchmark)
@@ -130,11 +134,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from ..benchmark import Benchmark, make_plan, seed_agreement, train_one
+    from ..benchmark import Benchmark, make_plan, parse_shard, seed_agreement, train_one
     from ..search.constraints import Constraints
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else []
     if not seeds:
         raise OneShotError(f"--seeds must list at least one seed, e.g. 0,1, not {args.seeds!r}")
+    shard = parse_shard(args.shard)
     if args.num_subnets < 0:
         raise OneShotError(f"--num-subnets must be 0 or more, not {args.num_subnets}")
     template = train_config_from_args(args)  # the recipe; the plan names each run's subnet and seed
@@ -144,6 +149,6 @@ def cmd_benchmark(args) -> int:
     zoo_names = [n for n in args.zoo.split(",") if n.strip()] if args.zoo else []
     plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names)
     command = " ".join(["python -m oneshot_nas", *sys.argv[1:]])
-    rows = Benchmark(args.out, template.save_dir, plan, command).run(train_one)
+    rows = Benchmark(args.out, template.save_dir, plan, command, shard).run(train_one)
     print(json.dumps({"out": args.out, "runs": len(rows), "seed_agreement": seed_agreement(rows)}))
     return 0
