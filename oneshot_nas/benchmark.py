@@ -169,7 +169,8 @@ class Benchmark:
         Returns every line of the file (all shards')."""
         os.makedirs(self.work_dir, exist_ok=True)
         k, n = self.shard
-        what, lock_name = ("a benchmark", ".lock") if n == 1 else (f"benchmark shard {k}/{n}", f".lock-shard-{k}-of-{n}")
+        what, lock_name = (("a benchmark", ".lock") if n == 1
+                           else (f"benchmark shard {k}/{n}", f".lock-shard-{k}-of-{n}"))
         with FolderLock(self.work_dir, what, lock_name):
             with exclusive(self.path + ".lock"):
                 self._check_meta()
@@ -196,10 +197,16 @@ class Benchmark:
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
                "epochs": cfg.num_epochs, "seconds": round(time.time() - tic, 1), "run_dir": run_dir}
-        with exclusive(self.path + ".lock"), open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with exclusive(self.path + ".lock"):
+            recorded = read_benchmark(self.path) if os.path.exists(self.path) else []
+            if (cand, seed) in {(r["candidate"], r["seed"]) for r in recorded}:
+                LOG.warning("benchmark run %d/%d: %s seed %d was recorded meanwhile by another process (an unsharded "
+                            "run beside shards?); not written twice", number, total, name, seed)
+                return
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
         LOG.info("benchmark run %d/%d: %s seed %d: test top-1 %.4f (%d images), %.0f s", number, total, name, seed,
                  row["top1"], row["test_images"], row["seconds"])
 

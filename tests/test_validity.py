@@ -259,6 +259,9 @@ def test_benchmark_shards_share_one_file_without_losing_or_repeating_a_run(tmp_p
     rows = read_benchmark(path)
     assert sorted((r["name"], r["seed"]) for r in rows) == sorted((n, s) for n in subnets for s in (0, 1))
     assert Benchmark(path, work, plan, "test").pending(rows) == []  # the unsharded view sees it complete
+    # a run recorded meanwhile by another process (overlapping shards) is not written a second time
+    Benchmark(path, work, plan, "test")._one("random-00", subnets["random-00"], 0, train)
+    assert len(read_benchmark(path)) == len(rows)
     for bad in ("0/2", "3/2", "2", "a/b"):
         with pytest.raises(OneShotError, match="--shard takes K/N"):
             parse_shard(bad)
