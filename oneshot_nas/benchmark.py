@@ -62,6 +62,11 @@ def draw_subnets(space: SearchSpace, constraints: Constraints, num: int, seed: i
     raise OneShotError(f"only {len(drawn)} distinct subnets meet {constraints.describe()}; ask for fewer")
 
 
+def recipe_of(template) -> dict:
+    """A TrainConfig as the plan's recipe: every option but those that name one run (:data:`PER_RUN_FIELDS`)."""
+    return {k: v for k, v in dataclasses.asdict(template).items() if k not in PER_RUN_FIELDS}
+
+
 def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Sequence[int], sample_seed: int,
               zoo_names: Sequence[str]) -> Plan:
     """The plan of a benchmark for ``template`` (a TrainConfig whose space, recipe and split all runs share)."""
@@ -71,8 +76,7 @@ def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Seque
                                                                              sample_seed))}
     for name in zoo_names:
         subnets[name] = str(zoo.get(name).candidate)
-    recipe = {k: v for k, v in dataclasses.asdict(template).items() if k not in PER_RUN_FIELDS}
-    return Plan(subnets=subnets, seeds=list(seeds), recipe=recipe,
+    return Plan(subnets=subnets, seeds=list(seeds), recipe=recipe_of(template),
                 constraints=dataclasses.asdict(constraints), sample_seed=sample_seed)
 
 
@@ -95,6 +99,11 @@ def read_benchmark(path: str) -> List[dict]:
             raise OneShotError(f"{path}: line {number} lacks candidate, seed or top1: not a benchmark line")
         rows.append(row)
     return rows
+
+
+def run_keys(rows: List[dict]) -> set:
+    """The (candidate, seed) pairs that benchmark lines record."""
+    return {(r["candidate"], r["seed"]) for r in rows}
 
 
 def saved_plan(path: str) -> Optional[dict]:
@@ -157,11 +166,14 @@ class Benchmark:
             atomic_write_text(self.meta_path, json.dumps({**meta, "command": self.command,
                                                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
 
+    def _recorded(self) -> List[dict]:
+        return read_benchmark(self.path) if os.path.exists(self.path) else []
+
     def pending(self, done: List[dict]) -> List[tuple]:
         """This shard's runs not in ``done``, in plan order."""
         k, n = self.shard
         mine = set(list(self.plan.subnets)[k - 1::n])
-        have = {(r["candidate"], r["seed"]) for r in done}
+        have = run_keys(done)
         return [(name, cand, seed) for name, cand, seed in self.runs if name in mine and (cand, seed) not in have]
 
     def run(self, train) -> List[dict]:
@@ -174,7 +186,7 @@ class Benchmark:
         with FolderLock(self.work_dir, what, lock_name):
             with exclusive(self.path + ".lock"):
                 self._check_meta()
-                done = read_benchmark(self.path) if os.path.exists(self.path) else []
+                done = self._recorded()
                 if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
                     atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
             todo = self.pending(done)
@@ -198,8 +210,7 @@ class Benchmark:
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
                "epochs": cfg.num_epochs, "seconds": round(time.time() - tic, 1), "run_dir": run_dir}
         with exclusive(self.path + ".lock"):
-            recorded = read_benchmark(self.path) if os.path.exists(self.path) else []
-            if (cand, seed) in {(r["candidate"], r["seed"]) for r in recorded}:
+            if (cand, seed) in run_keys(self._recorded()):
                 LOG.warning("benchmark run %d/%d: %s seed %d was recorded meanwhile by another process (an unsharded "
                             "run beside shards?); not written twice", number, total, name, seed)
                 return

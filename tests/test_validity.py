@@ -211,13 +211,10 @@ def test_recipe_differences_ignore_options_a_version_added_at_their_default():
 
 
 def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
-    import dataclasses
-
-    from oneshot_nas.benchmark import PER_RUN_FIELDS, Benchmark, Plan
+    from oneshot_nas.benchmark import Benchmark, Plan, recipe_of
     from oneshot_nas.train_config import TrainConfig
     space = SearchSpace(input_size=32, num_classes=10)
-    recipe = {k: v for k, v in dataclasses.asdict(TrainConfig(space=space.to_dict(), candidate=None)).items()
-              if k not in PER_RUN_FIELDS}
+    recipe = recipe_of(TrainConfig(space=space.to_dict(), candidate=None))
     cand = "00311100202110202132-65352634257546744543"
     plan = Plan(subnets={"OneShot": cand}, seeds=[0, 1], recipe=recipe, constraints={}, sample_seed=0)
     path = tmp_path / "b.jsonl"
@@ -229,17 +226,14 @@ def test_a_line_torn_by_a_kill_does_not_swallow_the_next_run(tmp_path):
 
 
 def test_benchmark_shards_share_one_file_without_losing_or_repeating_a_run(tmp_path):
-    import dataclasses
     import threading
 
-    from oneshot_nas.benchmark import PER_RUN_FIELDS, Benchmark, Plan, parse_shard
+    from oneshot_nas.benchmark import Benchmark, Plan, parse_shard, recipe_of
     from oneshot_nas.errors import OneShotError
     from oneshot_nas.train_config import TrainConfig
-    recipe = {k: v for k, v in dataclasses.asdict(TrainConfig(space=SearchSpace(input_size=32, num_classes=10)
-                                                               .to_dict(), candidate=None)).items()
-              if k not in PER_RUN_FIELDS}
-    rng = np.random.default_rng(0)
     space = SearchSpace(input_size=32, num_classes=10)
+    recipe = recipe_of(TrainConfig(space=space.to_dict(), candidate=None))
+    rng = np.random.default_rng(0)
     subnets = {f"random-{i:02d}": str(space.sample(rng)) for i in range(5)}
     plan = Plan(subnets=subnets, seeds=[0, 1], recipe=recipe, constraints={}, sample_seed=0)
     path, work = str(tmp_path / "b.jsonl"), str(tmp_path / "work")
