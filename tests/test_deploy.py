@@ -192,6 +192,10 @@ def test_quantize_and_evaluate_commands(tmp_path):
     fp32 = json.loads(cli("evaluate", str(tmp_path / "fp32"), "--val-images", "64", "--batch-size", "16"))
     int8 = json.loads(cli("evaluate", str(tmp_path / "int8"), "--val-images", "64", "--batch-size", "16"))
     assert fp32["images"] == int8["images"] == 64 and int8["images_per_sec_batch16"] > 0
+    # a split given on the command line wins over the run's own (it used to be ignored silently)
+    own, other = (json.loads(cli("evaluate", "--params", str(run / "best.params"), "--val-images", "64", *split))
+                  for split in ((), ("--val-split", "holdout", "--holdout", "1000")))
+    assert (own["split"], other["split"]) == ("test", "holdout") and own["images"] == other["images"] == 64
     loaded32 = mx.gluon.SymbolBlock.imports(str(tmp_path / "fp32-symbol.json"), ["data"], str(tmp_path / "fp32-0000.params"))
     loaded8 = mx.gluon.SymbolBlock.imports(str(tmp_path / "int8-symbol.json"), ["data"], str(tmp_path / "int8-0000.params"))
     x = nd.random.uniform(-1, 1, (8, 3, 32, 32))

@@ -188,7 +188,7 @@ def add_subnet_params_args(parser: argparse.ArgumentParser, required: bool = Tru
     add_candidate_args(parser, positional=positional)
     add_network_args(parser, inherited_from="the --model's, else the usual ones")
     if data:
-        add_data_args(parser)
+        add_data_args(parser, inherited_from="the `train` run's config.json beside --params, else as for `train`")
 
 
 def subnet_config_from_args(args) -> Optional[dict]:
@@ -206,8 +206,16 @@ def subnet_config_from_args(args) -> Optional[dict]:
     space = space_from_args(args, entry)
     config = {"space": space.to_dict(), "candidate": str(space.validate(cands[0])), "params": args.params}
     if hasattr(args, "val_split"):
-        config.update(options.values(args, DataSource))
+        config.update({k: v for k, v in options.values(args, DataSource).items() if v is not None})
     return config
+
+
+def data_given(args) -> dict:
+    """The data options set on the command line, which win over those of the run a model came from: the split
+    options when given (they are None when left out), the others when not at their defaults."""
+    defaults = {name: options.default_of(f) for name, f in DataSource.__dataclass_fields__.items()}
+    return {name: value for name, value in options.values(args, DataSource).items()
+            if value is not None and (name in INHERITED_SPLIT or value != defaults[name])}
 
 
 def add_print_config_arg(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ from typing import Optional
 
 from ..errors import OneShotError
 from ..space import SearchSpace
-from .common import (add_network_args, add_subnet_params_args, candidates_from_args, preflight_out,
+from ..splits import DataSource
+from .common import (add_network_args, add_subnet_params_args, candidates_from_args, data_given, preflight_out,
                      space_from_args, subnet_config_from_args)
 
 
@@ -220,7 +221,6 @@ def cmd_latency_table(args) -> int:
 def run_data(config: dict, batch_size: int, val_images: Optional[int]):
     """(train, val) pipelines of the run a model came from (its data source and input size)."""
     from .. import data
-    from ..splits import DataSource
     space = SearchSpace.from_dict(config["space"])
     return data.make_pipelines(DataSource.from_dict(config), space, batch_size, config.get("seed", 0),
                                val_limit=val_images)
@@ -230,7 +230,7 @@ def cmd_quantize(args) -> int:
     from ..deploy.merge_bn import load_trained_subnet, merge_bn, run_config, write_sidecar
     from ..deploy.quantize import agreement_warning, quantize, top1_agreement
     preflight_out(args.out, 64 << 20)
-    config = run_config(args.params, subnet_config_from_args(args))
+    config = {**run_config(args.params, subnet_config_from_args(args)), **data_given(args)}
     net = merge_bn(load_trained_subnet(args.params, config=config))
     if args.clip_weights is not None:
         from ..deploy.quantize import clip_weights
@@ -268,10 +268,12 @@ def cmd_evaluate(args) -> int:
     else:
         loaded = load_exported(args.prefix)
         config, model = loaded.config, args.prefix
+    config = {**config, **data_given(args)}
     net = loaded.net
     _, val = run_data(config, args.batch_size, args.val_images)
     result = evaluate(net, val.epoch_batches(0))
     size = config["space"]["input_size"]
     speed = {f"images_per_sec_batch{b}": images_per_second(net, (b, 3, size, size)) for b in (1, args.batch_size)}
-    print(json.dumps({"model": model, "precision": config.get("precision"), **result, **speed}))
+    split = DataSource.from_dict(config).val_split
+    print(json.dumps({"model": model, "precision": config.get("precision"), "split": split, **result, **speed}))
     return 0
