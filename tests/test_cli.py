@@ -129,6 +129,22 @@ def test_config_presets_are_defaults_and_flags_win(capsys, tmp_path):
     assert rc == 2 and "unknown option 'learning-rate'" in err and "warmup-epochs" in err
 
 
+def test_rank_study_takes_the_search_presets_and_skips_the_searchers_options(capsys, tmp_path):
+    from oneshot_nas.cli import apply_presets, build_parser
+    preset = tmp_path / "search.json"
+    preset.write_text(json.dumps({"val-images": 123, "update-bn-images": 64, "population-size": 12,
+                                  "search-mode": "random"}))
+    parser = build_parser()
+    argv = ["rank-study", "--config", str(preset), "--update-bn-images", "32"]
+    apply_presets(parser, argv)
+    args = parser.parse_args(argv)
+    assert (args.val_images, args.update_bn_images) == (123, 32)
+    assert "skipped: population-size, search-mode" in capsys.readouterr().err
+    preset.write_text(json.dumps({"val-images": 123, "populaton-size": 12}))  # a typo is still an error
+    rc, _, err = run(capsys, "rank-study", "--config", str(preset))
+    assert rc == 2 and "unknown option 'populaton-size' for `rank-study`" in err
+
+
 @pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "configs"))))
 def test_shipped_presets_are_valid(name):
@@ -141,6 +157,9 @@ def test_shipped_presets_are_valid(name):
     preset = json.load(open(path))
     key = "search-iters" if command == "search" else "num-epochs"
     assert getattr(args, key.replace("-", "_")) == preset[key]
+    if command == "search":  # rank-study scores as the search does, from the same preset
+        apply_presets(parser, ["rank-study", "--config", path])
+        assert parser.parse_args(["rank-study", "--config", path]).val_images == preset["val-images"]
 
 
 def test_options_reference_is_current():
