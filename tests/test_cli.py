@@ -159,7 +159,7 @@ def test_shipped_presets_are_valid(name):
     assert getattr(args, key.replace("-", "_")) == preset[key]
     if command == "search":  # rank-study scores as the search does, from the same preset
         apply_presets(parser, ["rank-study", "--config", path])
-        assert parser.parse_args(["rank-study", "--config", path]).val_images == preset["val-images"]
+        assert parser.parse_args(["rank-study", "--config", path]).update_bn_images == preset["update-bn-images"]
 
 
 def test_options_reference_is_current():
