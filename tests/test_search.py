@@ -356,8 +356,23 @@ def test_a_search_saved_under_older_option_names_resumes(tmp_path):
                        constraints={"max_flops": 40, "flops_ratio_max": 0.5}, search_mode="genetic")
     assert Search(cfg, resume=True).run() == best
     config_path.write_text(json.dumps({**saved, "search_space": "block"}))
-    with pytest.raises(OneShotError, match="searched_genes differ"):
+    with pytest.raises(OneShotError, match="searched_genes: 'block' -> 'joint'"):
         Search(cfg, resume=True)
+
+
+def test_a_moved_search_folder_resumes(tmp_path):
+    """The folder may move (another disk, a renamed project): out_dir is the folder named now, not a changed
+    option; paths compare by the file they lead to."""
+    import dataclasses
+    import shutil
+    from oneshot_nas.search.run import Search
+    search, best = fake_search(tmp_path)
+    moved = tmp_path / "elsewhere" / "s"
+    shutil.move(str(tmp_path / "s"), str(moved))
+    cfg = dataclasses.replace(search.cfg, out_dir=str(moved), supernet_params=os.path.abspath("unused"))
+    resumed = Search(cfg, resume=True).run()  # finished: its result, not a new search
+    assert (resumed["candidate"], resumed["top1"]) == (best["candidate"], best["top1"])
+    assert json.loads((moved / "config.json").read_text())["out_dir"] == str(moved)
 
 
 def test_rank_study_scores_trains_correlates_and_resumes(supernet_file, tmp_path):

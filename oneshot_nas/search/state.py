@@ -53,6 +53,22 @@ def upgraded(saved: dict) -> dict:
     return out
 
 
+# Paths a search config names: on resume they compare by the file they lead to, so a relative and an absolute
+# spelling of one file agree.
+PATH_OPTIONS = ("supernet_params", "lookup_table", "latency_table", "data_dir", "rec_train", "rec_train_idx",
+                "rec_val", "rec_val_idx")
+
+
+def as_resumed(config: dict) -> dict:
+    """A search config as a resume compares it: renamed options under their new names, paths resolved, and
+    without ``out_dir``: the folder being resumed is the one named, wherever it has been moved to."""
+    out = {k: v for k, v in upgraded(config).items() if k != "out_dir"}
+    for name in PATH_OPTIONS:
+        if out.get(name):
+            out[name] = os.path.realpath(os.path.expanduser(out[name]))
+    return out
+
+
 class SearchState:
     """The files of one search folder (``out_dir``), for a search with ``config`` (a SearchConfig)."""
 
@@ -69,11 +85,12 @@ class SearchState:
             if not os.path.exists(self.path):
                 raise OneShotError(f"no search state in {self.out_dir} to resume; run without --resume")
             with open(self.config_path) as f:
-                saved = upgraded(json.load(f))
-            if saved != self.config:
-                changed = sorted(k for k in set(saved) | set(self.config) if saved.get(k) != self.config.get(k))
+                saved, given = as_resumed(json.load(f)), as_resumed(self.config)
+            if saved != given:
+                changed = [f"{k}: {saved.get(k)!r} -> {given.get(k)!r}" for k in sorted(set(saved) | set(given))
+                           if saved.get(k) != given.get(k)]
                 raise OneShotError(f"the search in {self.out_dir} was started with other options "
-                                   f"({', '.join(changed)} differ); resume with the same options or use another --out-dir")
+                                   f"({'; '.join(changed)}); resume with the same options or use another --out-dir")
             self.records.load()
         elif os.path.exists(self.path) or os.path.exists(self.records.path):
             raise OneShotError(f"{self.out_dir} already holds a search; pass --resume to continue it, or choose "
