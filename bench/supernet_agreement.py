@@ -1,6 +1,7 @@
 """Do supernets trained alike (same preset, other seeds) rank the same subnets alike? Reads the per-subnet
 pairs of `rank-study --benchmark` on several supernets and prints Kendall tau (with a bootstrap 95% interval)
-between every two supernets' scores, and of the supernets' mean score against the benchmark. The README's
+between every two supernets' scores, of each against the benchmark and against FLOPs, and of the supernets'
+mean score against the benchmark. The README's
 "Ranking" figures come from it:
 
     python bench/supernet_agreement.py logs/rank_benchmark_seed0-pairs.json logs/rank_benchmark_seed1-pairs.json \
@@ -44,8 +45,11 @@ def main():
     truth = [tables[0][c]["standalone_top1"] for c in common]
     for a, b in itertools.combinations(range(len(tables)), 2):
         print(line(f"supernet {args.pairs[a]} against {args.pairs[b]}", correlations(scores[a], scores[b])))
+    flops = [tables[0][c]["flops"] for c in common]
     for a in range(len(tables)):
         print(line(f"supernet {args.pairs[a]} against the benchmark", correlations(scores[a], truth)))
+        print(line(f"supernet {args.pairs[a]} against FLOPs", correlations(scores[a], flops)))
+    print(line("the benchmark against FLOPs", correlations(truth, flops)))
     print(line("mean score of the supernets against the benchmark", correlations(scores.mean(0), truth)))
 
 
