@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -213,7 +214,7 @@ def subnet_config_from_args(args) -> Optional[dict]:
 def data_given(args) -> dict:
     """The data options set on the command line, which win over those of the run a model came from: the split
     options when given (they are None when left out), the others when not at their defaults."""
-    defaults = {name: options.default_of(f) for name, f in DataSource.__dataclass_fields__.items()}
+    defaults = {f.name: options.default_of(f) for f in dataclasses.fields(DataSource)}
     return {name: value for name, value in options.values(args, DataSource).items()
             if value is not None and (name in INHERITED_SPLIT or value != defaults[name])}
 
