@@ -1,8 +1,7 @@
 """Do supernets trained alike (same preset, other seeds) rank the same subnets alike? Reads the per-subnet
 pairs of `rank-study --benchmark` on several supernets and prints Kendall tau (with a bootstrap 95% interval)
 between every two supernets' scores, of each against the benchmark and against FLOPs, and of the supernets'
-mean score against the benchmark. The README's
-"Ranking" figures come from it:
+mean score against the benchmark. The README's "Ranking" figures come from it:
 
     python bench/supernet_agreement.py logs/rank_benchmark_seed0-pairs.json logs/rank_benchmark_seed1-pairs.json \
         logs/rank_benchmark_seed2-pairs.json
