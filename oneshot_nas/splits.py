@@ -15,6 +15,10 @@ DATA = "data source"
 VAL_SPLITS = ("holdout", "test")
 
 
+# The options of :class:`DataSource` that name files or folders.
+DATA_PATHS = ("data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx")
+
+
 @dataclasses.dataclass(kw_only=True)
 class DataSource:
     """Where the images come from: the embedded Fashion-MNIST, ImageNet RecordIO, or an image folder.

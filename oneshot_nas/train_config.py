@@ -8,11 +8,12 @@ import os
 from typing import List, Optional, Tuple
 
 from . import options
-from .splits import DataSource
+from .splits import DATA_PATHS, DataSource
 from .devices import Devices
 from .errors import OneShotError
 from .options import option
 from .space import SearchSpace
+from .utils import with_resolved_paths
 
 
 MODEL, OPTIMISATION, RUN = "model", "optimisation", "checkpoints and logs"
@@ -153,7 +154,7 @@ RESUME_MAY_CHANGE = ("num_epochs", "lr", "momentum", "wd", "lr_mode", "lr_decay"
                      "warmup_epochs", "batch_size", "log_interval", "save_frequency")
 # Not part of what a run is: where it is, and how this invocation was started.
 RESUME_IGNORES = ("save_dir", "overwrite", "deterministic", "changes")
-PATH_FIELDS = ("data_dir", "rec_train", "rec_train_idx", "rec_val", "rec_val_idx", "resume_params", "resume_states")
+PATH_FIELDS = DATA_PATHS + ("resume_params", "resume_states")
 
 
 def with_defaults(config: dict) -> dict:
@@ -171,10 +172,7 @@ def comparable(config: dict) -> dict:
     """A config in JSON form with paths resolved, for comparing a resumed run's options with the saved ones;
     options missing from it (saved by an older version) take their defaults."""
     out = json.loads(json.dumps({k: v for k, v in with_defaults(config).items() if k not in RESUME_IGNORES}))
-    for name in PATH_FIELDS:
-        if out.get(name):
-            out[name] = os.path.realpath(os.path.expanduser(out[name]))
-    return out
+    return with_resolved_paths(out, PATH_FIELDS)
 
 
 def config_changes(saved: dict, given: dict) -> Tuple[dict, List[str]]:

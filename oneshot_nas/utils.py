@@ -56,6 +56,16 @@ def read_json_lines(path: str, damaged: str) -> list:
     return out
 
 
+def with_resolved_paths(config: dict, names) -> dict:
+    """``config`` with the path options ``names`` resolved (``~`` expanded, symlinks and relative spellings
+    followed), so that two configs naming one file by different spellings compare equal on resume."""
+    out = dict(config)
+    for name in names:
+        if out.get(name):
+            out[name] = os.path.realpath(os.path.expanduser(out[name]))
+    return out
+
+
 def cpuinfo_field(name: str) -> str:
     """The value of the first ``name`` line of /proc/cpuinfo ("model name", "flags"); "" where there is none."""
     try:

@@ -11,7 +11,8 @@ from typing import Dict, List, Optional
 
 from ..errors import OneShotError
 from ..space import Candidate
-from ..utils import atomic_write_text, read_json_lines
+from ..splits import DATA_PATHS
+from ..utils import atomic_write_text, read_json_lines, with_resolved_paths
 from . import constraints
 
 # options renamed since a search could have been started: old name -> new name (a resume maps them)
@@ -55,18 +56,13 @@ def upgraded(saved: dict) -> dict:
 
 # Paths a search config names: on resume they compare by the file they lead to, so a relative and an absolute
 # spelling of one file agree.
-PATH_OPTIONS = ("supernet_params", "lookup_table", "latency_table", "data_dir", "rec_train", "rec_train_idx",
-                "rec_val", "rec_val_idx")
+PATH_OPTIONS = ("supernet_params", "lookup_table", "latency_table") + DATA_PATHS
 
 
 def as_resumed(config: dict) -> dict:
     """A search config as a resume compares it: renamed options under their new names, paths resolved, and
     without ``out_dir``: the folder being resumed is the one named, wherever it has been moved to."""
-    out = {k: v for k, v in upgraded(config).items() if k != "out_dir"}
-    for name in PATH_OPTIONS:
-        if out.get(name):
-            out[name] = os.path.realpath(os.path.expanduser(out[name]))
-    return out
+    return with_resolved_paths({k: v for k, v in upgraded(config).items() if k != "out_dir"}, PATH_OPTIONS)
 
 
 class SearchState:
