@@ -7,6 +7,7 @@ the mean batch accuracy of every 50 steps. The README's "A supernet that learns"
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks --shrink-every 100 --steps 500
 
     OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode shufflenet-blocks|alternate --init shared
+    OMP_NUM_THREADS=2 python bench/supernet_learning.py --mode blocks|both --fair [--lr 0.02]
 
 fixed: OneShot's path every step; blocks: random blocks, OneShot's widths; channels: OneShot's blocks, random
 widths; both: uniform random paths (SPOS); shufflenet-blocks: each layer's block drawn from the three ShuffleNet
@@ -17,7 +18,10 @@ layer disagree. --init msra draws the weights with MXNet's MSRAPrelu instead of 
 --average-blocks-first N averages the four blocks of every layer
 for the first N steps (the supernet's use_all_blocks). --shrink-every N averages each layer's path block with
 random companions, 3 of them for N steps, then 2, then 1, then trains single paths (the block warm-up of
-`train --block-warm-up`, here counted in steps).
+`train --block-warm-up`, here counted in steps). --fair trains four paths per step on the same batch (FairNAS's
+strict fairness): in every layer the four paths' blocks are a random permutation of the four choices (their
+widths as --mode says, drawn per path), their gradients summed into one update, so every block of every layer
+gets exactly one path's gradient per step; the accuracy printed is the mean over the four paths.
 """
 import argparse
 import os
@@ -50,6 +54,14 @@ def path(mode: str, space: SearchSpace, rng, step: int) -> Candidate:
             "channels": Candidate(one.blocks, drawn.channels), "both": drawn}[mode]
 
 
+def fair_paths(space: SearchSpace, rng, mode: str, step: int) -> list:
+    """Four paths whose blocks in every layer are a permutation of the four choices (FairNAS), each with the
+    widths ``mode`` gives it."""
+    order = np.array([rng.permutation(space.num_blocks) for _ in range(space.num_layers)])
+    return [Candidate(tuple(int(b) for b in order[:, k]), path(mode, space, rng, step).channels)
+            for k in range(space.num_blocks)]
+
+
 def centred(kernel3: mx.nd.NDArray, size: int) -> mx.nd.NDArray:
     out = mx.nd.zeros(kernel3.shape[:2] + (size, size))
     offset = (size - 3) // 2
@@ -80,6 +92,7 @@ def main():
     parser.add_argument("--average-blocks-first", type=int, default=0, metavar="N")
     parser.add_argument("--shrink-every", type=int, default=0, metavar="N")
     parser.add_argument("--init", choices=("spos", "msra", "shared"), default="spos")
+    parser.add_argument("--fair", action="store_true", help="four paths per step, blocks permuted per layer")
     args = parser.parse_args()
     space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
     source = splits.DataSource(dataset="fashion-mnist", holdout=10000, val_split="holdout")
@@ -98,12 +111,13 @@ def main():
         cand = path(args.mode, space, rng, step)
         averaged = averaged_blocks(step // args.shrink_every, 3, 4) if args.shrink_every else 1
         companions = draw_companions(rng, cand, range(space.num_blocks), averaged) if averaged > 1 else None
+        paths = fair_paths(space, rng, args.mode, step) if args.fair else [cand]
         with autograd.record():
-            out = net(x, cand, companions)
-            loss = loss_fn(out, y)
+            outs = [net(x, p, companions) for p in paths]
+            loss = sum(loss_fn(out, y) for out in outs)
         loss.backward()
-        trainer.step(x.shape[0], ignore_stale_grad=True)
-        accuracies.append(float((out.argmax(axis=1) == y).mean().asscalar()))
+        trainer.step(x.shape[0], ignore_stale_grad=True)  # summed: each block gets one path's gradient
+        accuracies.append(float(np.mean([(out.argmax(axis=1) == y).mean().asscalar() for out in outs])))
         if (step + 1) % 50 == 0:
             print(f"mode {args.mode} init {args.init} lr {args.lr:g} steps {step - 48}-{step + 1} ({averaged} block(s) averaged): "
                   f"mean batch accuracy "

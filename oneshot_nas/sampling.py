@@ -93,6 +93,13 @@ class SamplingOptions:
                                    "besides the path's own: all of them, then one fewer in each following part "
                                    "of the N epochs, then single paths (0: single paths from the start, as the "
                                    "original)", metavar="N", group=SAMPLING)
+    # ours (FairNAS's strict fairness), not the original's: with one random path per step, a layer's blocks
+    # are updated in an uneven order and next to ever other neighbours
+    fair_blocks: bool = option(False, "after the block warm-up, train one path per block choice in each step, "
+                                      "their blocks a random permutation of the choices in every layer (each "
+                                      "with its own channels, in the box) and their gradients summed: every "
+                                      "block gets exactly one update per step (FairNAS); about 4x the work per "
+                                      "step", group=SAMPLING)
     train_upper_constraints: Optional[str] = option(None, "upper corner of the FLOPs/params box, e.g. "
                                                     "flops-330-params-5.0", type=str, metavar="flops-M-params-M",
                                                     group=SAMPLING)
@@ -119,7 +126,7 @@ class SamplingOptions:
         box = self.box()
         return PathSampler(space, seed, epoch_start_cs=self.epoch_start_cs, cs_warm_up=self.cs_warm_up,
                            ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
-                           block_warm_up=self.block_warm_up,
+                           block_warm_up=self.block_warm_up, fair_blocks=self.fair_blocks,
                            constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
                            box=box, table=table if table is not None or box is None else LookupTable.build(
                                space, method="symbol" if self.flop_param_method == "symbol" else "formula"))
@@ -139,7 +146,8 @@ class PathSampler:
     def __init__(self, space: SearchSpace, seed: int, *, epoch_start_cs: int = 0, cs_warm_up: bool = False,
                  ignore_first_two_cs: bool = False, use_all_channels: bool = False,
                  block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
-                 box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0):
+                 box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0,
+                 fair_blocks: bool = False):
         if constraint_method not in CONSTRAINT_METHODS:
             raise OneShotError(f"unknown --train-constraint-method {constraint_method!r}; "
                                f"choose one of {', '.join(CONSTRAINT_METHODS)}")
@@ -153,6 +161,7 @@ class PathSampler:
                              ignore_first_two_cs=ignore_first_two_cs, use_all_channels=use_all_channels)
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
         self.method, self.box, self.block_warm_up = constraint_method, box, block_warm_up
+        self.fair_blocks = fair_blocks
         self.table = table if table is not None else LookupTable.build(space)
         self.check = LimitCheck(CostModel(self.table), box.limits()) if box is not None else None
         self._reachable_cache = {}
@@ -183,6 +192,28 @@ class PathSampler:
         if self.method == "random":
             return self._rejection(channels)
         return self.evolution.step(self.block_choices, channels)
+
+    def paths(self, epoch: int) -> List[Candidate]:
+        """The paths of one training step: one, or under ``--fair-blocks`` (once single paths are trained) one per
+        block choice, the first drawn as :meth:`sample` draws it, the others' blocks, layer by layer, the other
+        choices in random order, so that each layer's blocks are a permutation of the choices."""
+        first = self.sample(epoch)
+        if not self.fair_blocks or averaged_blocks(epoch, self.block_warm_up, len(self.block_choices)) > 1:
+            return [first]
+        others = [self.rng.permutation([b for b in self.block_choices if b != gene]) for gene in first.blocks]
+        channels = self.channel_genes(epoch)
+        return [first] + [self._with_channels(tuple(int(layer[k]) for layer in others), channels)
+                          for k in range(len(self.block_choices) - 1)]
+
+    def _with_channels(self, blocks: tuple, channels) -> Candidate:
+        """These blocks with channel genes drawn uniformly, in the box if there is one (by rejection)."""
+        def propose():
+            return Candidate(blocks, tuple(int(g) for g in self.rng.choice(channels, len(blocks))))
+        if self.method == "none" or not self._reachable(channels):
+            return propose()
+        return self.check.draw(propose, MAX_REJECTION_TRIES, f"no channels put the blocks "
+                               f"{''.join(map(str, blocks))} in the box {self.box.describe()}: widen it or "
+                               "train without --fair-blocks")
 
     def companions(self, candidate: Candidate, epoch: int) -> Optional[tuple]:
         """The blocks averaged with each layer's own during ``--block-warm-up`` (per layer, distinct others drawn

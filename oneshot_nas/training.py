@@ -333,7 +333,7 @@ class Run:
         mx.random.seed(c.seed * 100003 + epoch)
         mix_rng = np.random.default_rng([c.seed, epoch, 7])
         tic = time.time()
-        loss_sum, seen, correct, btic = 0.0, 0, 0, time.time()
+        loss_sum, seen, images, steps, correct, btic = 0.0, 0, 0, 0, 0, time.time()
         flops, paths = [], set()
         batches = self.train_data.epoch_batches(epoch)
         if sys.stderr.isatty():  # a progress bar for people; logs stay line-based for files
@@ -343,9 +343,9 @@ class Run:
             if b >= self.batches_per_epoch:
                 break
             self.trainer.set_learning_rate(self._lr(epoch, b))
-            candidate = self.sampler.sample(epoch) if self.is_supernet else None
-            companions = self.sampler.companions(candidate, epoch) if self.is_supernet else None
-            if candidate is not None:
+            step_paths = self.sampler.paths(epoch) if self.is_supernet else [None]
+            companions = self.sampler.companions(step_paths[0], epoch) if self.is_supernet else None
+            for candidate in step_paths if self.is_supernet else ():
                 paths.add(str(candidate))
                 flops.append(self.sampler.table.cost(candidate).flops)
             parts = split(x, y, self.ctx, c.dtype)
@@ -358,17 +358,20 @@ class Run:
                     if lam is not None:
                         xi = lam * xi + (1 - lam) * xi[::-1]
                         target = lam * target + (1 - lam) * target[::-1]
-                    out = self.net(xi, candidate, companions) if self.is_supernet else self.net(xi)
-                    outs.append(out)
-                    losses.append(self._loss(out.astype("float32", copy=False), target, xi))
+                    for candidate in step_paths:
+                        out = self.net(xi, candidate, companions) if self.is_supernet else self.net(xi)
+                        outs.append((out, yi))
+                        losses.append(self._loss(out.astype("float32", copy=False), target, xi))
             autograd.backward(losses)
+            # normalised by the batch, not by the paths: under --fair-blocks each block's gradient is one path's
             self.trainer.step(x.shape[0], ignore_stale_grad=True)
             batch_loss = sum(float(l.sum().asscalar()) for l in losses)
             if not math.isfinite(batch_loss):
                 self._stop_on_nan(batch_loss, epoch, b)
             loss_sum += batch_loss
-            seen += x.shape[0]
-            correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, (_, yi) in zip(outs, parts))
+            seen += x.shape[0] * len(step_paths)  # loss and accuracy are per image and path
+            images, steps = images + x.shape[0], steps + 1
+            correct += sum(int((o.argmax(axis=1) == yi.astype(o.dtype)).sum().asscalar()) for o, yi in outs)
             if c.log_interval and (b + 1) % c.log_interval == 0:
                 speed = c.log_interval * x.shape[0] / (time.time() - btic)
                 # the original's line (its plotting reads one metric), then the loss on a line of its own
@@ -379,12 +382,13 @@ class Run:
         elapsed = time.time() - tic
         LOG.info("[Epoch %d] training: accuracy=%f", epoch, correct / max(1, seen))
         LOG.info("[Epoch %d] loss=%f", epoch, loss_sum / max(1, seen))
-        LOG.info("[Epoch %d] speed: %d samples/sec\ttime cost: %f", epoch, seen / elapsed, elapsed)
+        LOG.info("[Epoch %d] speed: %d samples/sec\ttime cost: %f", epoch, images / elapsed, elapsed)
         stats = {"train_acc": correct / max(1, seen), "train_loss": loss_sum / max(1, seen), "train_seconds": elapsed,
-                 "images_per_sec": seen / elapsed, "lr": self.trainer.learning_rate}
+                 "images_per_sec": images / elapsed, "lr": self.trainer.learning_rate}
         if flops:
             stats.update(blocks_averaged=averaged_blocks(epoch, self.sampler.block_warm_up,
                                                          len(self.sampler.block_choices)),
+                         paths_per_step=len(flops) / max(1, steps),
                          distinct_paths=len(paths), path_flops_mean=float(np.mean(flops)),
                          path_flops_min=float(np.min(flops)), path_flops_max=float(np.max(flops)))
         return stats

@@ -254,3 +254,19 @@ def test_block_warm_up_averages_the_path_block_with_its_companions():
     np.testing.assert_allclose(layer0(stem, 2, mid, False, (0, 3)).asnumpy(), expected.asnumpy(), rtol=1e-5)
     # no companions: the path itself
     np.testing.assert_array_equal(supernet(x, cand, None).asnumpy(), supernet(x, cand).asnumpy())
+
+
+def test_the_paths_of_a_fair_step_reach_every_block_of_every_layer():
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10)
+    supernet = Supernet(space)
+    supernet.initialize()
+    x = nd.array(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 32)))
+    paths = SamplingOptions(fair_blocks=True).sampler(space, seed=0).paths(0)
+    with autograd.record():
+        loss = sum(supernet(x, p).sum() for p in paths)
+    loss.backward()
+    for layer in supernet.choice_layers:
+        for block in layer.choices:  # each block is in exactly one path, so each has a gradient
+            grads = [p.grad().abs().sum().asscalar() for p in block.collect_params().values() if p.grad_req != "null"]
+            assert max(grads) > 0, f"layer {layer.index} {block.name}"

@@ -134,3 +134,26 @@ def test_block_warm_up_shrinks_the_averaged_blocks_then_trains_single_paths():
     assert off.companions(off.sample(0), 0) is None
     with pytest.raises(OneShotError, match="block-warm-up"):
         SamplingOptions(block_warm_up=-1).sampler(space, seed=0)
+
+
+def test_fair_blocks_permute_each_layers_blocks_over_the_step_paths_in_the_box():
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    fair = SamplingOptions(block_warm_up=2, fair_blocks=True, train_upper_constraints="flops-7-params-100",
+                           train_bottom_constraints="flops-0-params-0", train_constraint_method="random")
+    sampler, plain = fair.sampler(space, seed=0), SamplingOptions(**{**vars(fair), "fair_blocks": False}).sampler(
+        space, seed=0)
+    # during the warm-up: one path a step, drawn exactly as without the option
+    for epoch in (0, 1):
+        assert [str(p) for p in sampler.paths(epoch)] == [str(plain.sample(epoch))]
+    assert [str(p) for p in sampler.paths(2)][:1] == [str(plain.sample(2))]  # then the first as before
+    for _ in range(20):
+        paths = sampler.paths(2)
+        assert len(paths) == space.num_blocks
+        for layer in range(space.num_layers):
+            assert sorted(p.blocks[layer] for p in paths) == list(range(space.num_blocks))
+        assert all(sampler.box.contains(sampler.table.cost(p)) for p in paths)
+        assert len({p.channels for p in paths}) > 1  # each path draws its own widths
+    # without a box, the widths are unconstrained draws; the option off keeps one path per step
+    free = SamplingOptions(fair_blocks=True).sampler(space, seed=1)
+    assert len(free.paths(0)) == space.num_blocks and len(plain.paths(5)) == 1

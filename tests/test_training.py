@@ -250,3 +250,14 @@ def test_a_block_warm_up_as_long_as_the_run_is_warned_about(tmp_path, capsys):
     assert "--block-warm-up 1 covers all 1 epoch(s)" in capsys.readouterr().err
     assert main([*argv, "--block-warm-up", "0", "--overwrite"]) == 0
     assert "covers all" not in capsys.readouterr().err
+
+
+def test_fair_blocks_train_every_block_of_every_layer_once_per_step_after_the_warm_up(tmp_path):
+    save = tmp_path / "supernet"
+    assert main(["train", *TINY, "--num-epochs", "2", "--first-conv-stride", "2", "--block-warm-up", "1",
+                 "--fair-blocks", "--save-dir", str(save)]) == 0
+    warm, fair = [json.loads(line) for line in open(save / "history.jsonl")]
+    steps = 256 // 32
+    assert (warm["blocks_averaged"], warm["paths_per_step"]) == (4, 1)
+    assert (fair["blocks_averaged"], fair["paths_per_step"]) == (1, 4) and fair["distinct_paths"] == 4 * steps
+    assert json.load(open(save / "config.json"))["sampling"]["fair_blocks"] is True
