@@ -93,8 +93,8 @@ class SamplingOptions:
                                    "besides the path's own: all of them, then one fewer in each following part "
                                    "of the N epochs, then single paths (0: single paths from the start, as the "
                                    "original)", metavar="N", group=SAMPLING)
-    # ours (FairNAS's strict fairness), not the original's: with one random path per step, a layer's blocks
-    # are updated in an uneven order and next to ever other neighbours
+    # ours (FairNAS's strict fairness), not the original's: with one random path per step, the blocks of a
+    # layer get unequal numbers of updates over any stretch of steps, which FairNAS blames for biased ranks
     fair_blocks: bool = option(False, "after the block warm-up, train one path per block choice in each step, "
                                       "their blocks a random permutation of the choices in every layer (each "
                                       "with its own channels, in the box) and their gradients summed: every "
