@@ -20,8 +20,9 @@ for the first N steps (the supernet's use_all_blocks). --shrink-every N averages
 random companions, 3 of them for N steps, then 2, then 1, then trains single paths (the block warm-up of
 `train --block-warm-up`, here counted in steps). --fair trains four paths per step on the same batch (FairNAS's
 strict fairness): in every layer the four paths' blocks are a random permutation of the four choices (their
-widths as --mode says, drawn per path), their gradients summed into one update, so every block of every layer
-gets exactly one path's gradient per step; the accuracy printed is the mean over the four paths.
+widths as --mode says, drawn per path), their gradients summed into one update (as FairNAS does; `train
+--fair-blocks` averages them), so every block of every layer gets exactly one path's gradient per step; the
+accuracy printed is the mean over the four paths.
 """
 import argparse
 import os

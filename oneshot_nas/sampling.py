@@ -97,9 +97,8 @@ class SamplingOptions:
     # layer get unequal numbers of updates over any stretch of steps, which FairNAS blames for biased ranks
     fair_blocks: bool = option(False, "after the block warm-up, train one path per block choice in each step, "
                                       "their blocks a random permutation of the choices in every layer (each "
-                                      "with its own channels, in the box) and their gradients summed: every "
-                                      "block gets exactly one update per step (FairNAS); about 4x the work per "
-                                      "step", group=SAMPLING)
+                                      "with its own channels, in the box) and their gradients averaged: every "
+                                      "block gets an update in every step (FairNAS); about 4x the work per step", group=SAMPLING)
     train_upper_constraints: Optional[str] = option(None, "upper corner of the FLOPs/params box, e.g. "
                                                     "flops-330-params-5.0", type=str, metavar="flops-M-params-M",
                                                     group=SAMPLING)

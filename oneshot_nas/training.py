@@ -363,8 +363,10 @@ class Run:
                         outs.append((out, yi))
                         losses.append(self._loss(out.astype("float32", copy=False), target, xi))
             autograd.backward(losses)
-            # normalised by the batch, not by the paths: under --fair-blocks each block's gradient is one path's
-            self.trainer.step(x.shape[0], ignore_stale_grad=True)
+            # averaged over the paths: under --fair-blocks each block then moves by a quarter of its path's step
+            # every step, as much as single paths move it on average; summed, the shared stem and head took 4x
+            # steps and the preset's supernet diverged at once (README, "Fair block sampling")
+            self.trainer.step(x.shape[0] * len(step_paths), ignore_stale_grad=True)
             batch_loss = sum(float(l.sum().asscalar()) for l in losses)
             if not math.isfinite(batch_loss):
                 self._stop_on_nan(batch_loss, epoch, b)

@@ -261,3 +261,25 @@ def test_fair_blocks_train_every_block_of_every_layer_once_per_step_after_the_wa
     assert (warm["blocks_averaged"], warm["paths_per_step"]) == (4, 1)
     assert (fair["blocks_averaged"], fair["paths_per_step"]) == (1, 4) and fair["distinct_paths"] == 4 * steps
     assert json.load(open(save / "config.json"))["sampling"]["fair_blocks"] is True
+
+
+def test_a_fair_step_averages_its_paths_gradients(tmp_path, monkeypatch):
+    """Four copies of one path must make the step that path alone makes (a sum would make it 4x as large);
+    without dropout, whose masks would differ between the copies."""
+    from oneshot_nas.sampling import PathSampler
+    first_only = PathSampler.paths
+    argv = ["train", *TINY, "--train-limit", "32", "--val-limit", "32", "--num-epochs", "1", "--first-conv-stride", "2",
+            "--dropout", "0"]
+
+    def one_step(name, copies):
+        monkeypatch.setattr(PathSampler, "paths", lambda self, epoch: first_only(self, epoch)[:1] * copies)
+        assert main([*argv, "--save-dir", str(tmp_path / name)]) == 0
+        return {k: v.asnumpy() for k, v in params_of(tmp_path / name).items()
+                if not k.endswith(("running_mean", "running_var"))}
+
+    single, fair = one_step("single", 1), one_step("fair", 4)
+    moved = 0
+    for name, value in single.items():
+        np.testing.assert_allclose(fair[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
+        moved += 1
+    assert moved > 100
