@@ -26,8 +26,21 @@ class Devices:
 
     def contexts(self) -> List[mx.Context]:
         if self.num_gpus > 0:
+            require_gpus(self.num_gpus)
             return [mx.gpu(i) for i in range(self.num_gpus)]
         return [mx.cpu(i) for i in range(max(1, self.num_cpu_contexts))]
+
+
+def require_gpus(wanted: int, visible: Optional[int] = None) -> None:
+    """Fail before any work, naming the fix, when fewer GPUs are visible than ``--num-gpus`` asks for (else
+    MXNet fails at the first array on a GPU, deep inside a training or search step)."""
+    visible = mx.context.num_gpus() if visible is None else visible
+    if visible < wanted:
+        cause = ("this MXNet is a CPU build" if not mx.runtime.Features().is_enabled("CUDA")
+                 else f"only {visible} GPU(s) are visible")
+        raise OneShotError(f"--num-gpus {wanted} asks for {wanted} GPU(s) but {cause}: pass --num-gpus 0 (NUM_GPUS=0 for "
+                           "scripts/*.sh) to run on the CPU, or install the mxnet-cuXXX wheel of "
+                           "requirements-gpu.txt on a machine with the GPUs")
 
 
 def split(x: nd.NDArray, y: nd.NDArray, ctxs: List[mx.Context], dtype: Optional[str] = None):

@@ -168,3 +168,20 @@ def test_options_reference_is_current():
     with open(path) as f:
         assert f.read() == options_markdown(), \
             "logs/train_search_options.md is stale: run python -m oneshot_nas options-doc --out logs/train_search_options.md"
+
+
+def test_more_gpus_than_visible_is_one_clear_line_before_any_work(capsys, tmp_path):
+    import mxnet as mx
+    from oneshot_nas.devices import require_gpus
+    from oneshot_nas.errors import OneShotError
+    with pytest.raises(OneShotError, match=r"--num-gpus 2 asks for 2 GPU\(s\).*--num-gpus 0"):
+        require_gpus(2, visible=1)
+    require_gpus(1, visible=1)
+    if mx.context.num_gpus():
+        pytest.skip("this machine has GPUs: the CLI case below needs a machine without")
+    save = tmp_path / "run"
+    rc = main(["train", "--model", "OneShot", "--dataset", "fashion-mnist", "--input-size", "32", "--num-classes",
+               "10", "--num-gpus", "1", "--save-dir", str(save)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--num-gpus 1 asks for 1 GPU(s)" in err and "Traceback" not in err
+    assert not (save / "checkpoints").exists()
