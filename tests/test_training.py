@@ -278,8 +278,12 @@ def test_a_fair_step_averages_its_paths_gradients(tmp_path, monkeypatch):
                 if not k.endswith(("running_mean", "running_var"))}
 
     single, fair = one_step("single", 1), one_step("fair", 4)
-    moved = 0
     for name, value in single.items():
         np.testing.assert_allclose(fair[name], value, rtol=1e-4, atol=1e-6, err_msg=name)
-        moved += 1
-    assert moved > 100
+    assert len(single) > 100
+
+
+def test_fair_blocks_with_use_all_blocks_is_one_clear_line(tmp_path, capsys):
+    rc = main(["train", *TINY, "--fair-blocks", "--use-all-blocks", "--save-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--fair-blocks" in err and "--use-all-blocks" in err and "Traceback" not in err
