@@ -315,14 +315,18 @@ class Run:
                            f"learning rate: the same command with --resume --lr {self.cfg.lr / 2:g} (or add "
                            "--warmup-epochs)")
 
-    def _loss(self, out, target, x):
-        """Cross-entropy on the (smoothed, mixed) targets; with a teacher, GluonCV's distillation loss on the
-        teacher's temperature-softened prediction for the same (mixed) images, as the original's trainer."""
+    def _teacher_soft(self, x):
+        """The teacher's temperature-softened prediction for the (mixed) images, or None without a teacher;
+        computed once per batch part, whatever the number of paths trained on it."""
         if self.teacher is None:
-            return self.loss_fn(out, target)
+            return None
         with autograd.pause():
-            soft = nd.softmax(self.teacher(x).astype("float32", copy=False) / self.cfg.temperature)
-        return self.loss_fn(out, target, soft)
+            return nd.softmax(self.teacher(x).astype("float32", copy=False) / self.cfg.temperature)
+
+    def _loss(self, out, target, soft):
+        """Cross-entropy on the (smoothed, mixed) targets; with a teacher (``soft`` from :meth:`_teacher_soft`),
+        GluonCV's distillation loss, as the original's trainer."""
+        return self.loss_fn(out, target) if soft is None else self.loss_fn(out, target, soft)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -358,10 +362,11 @@ class Run:
                     if lam is not None:
                         xi = lam * xi + (1 - lam) * xi[::-1]
                         target = lam * target + (1 - lam) * target[::-1]
+                    soft = self._teacher_soft(xi)
                     for candidate in step_paths:
                         out = self.net(xi, candidate, companions) if self.is_supernet else self.net(xi)
                         outs.append((out, yi))
-                        losses.append(self._loss(out.astype("float32", copy=False), target, xi))
+                        losses.append(self._loss(out.astype("float32", copy=False), target, soft))
             autograd.backward(losses)
             # averaged over the paths: under --fair-blocks each block then moves by a quarter of its path's step
             # every step, as much as single paths move it on average; summed, the shared stem and head took 4x

@@ -283,6 +283,36 @@ def test_a_fair_step_averages_its_paths_gradients(tmp_path, monkeypatch):
     assert len(single) > 100
 
 
+def test_a_teacher_predicts_once_per_batch_whatever_the_number_of_paths(tmp_path, monkeypatch):
+    """Under --fair-blocks four paths train on each batch: the teacher's soft targets are the same for all four,
+    so it runs once per batch, not once per path."""
+    from gluoncv import model_zoo
+    from mxnet import gluon
+    real, calls = model_zoo.get_model, []
+
+    class CountingTeacher(gluon.Block):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return self.inner(x)
+
+    def offline_teacher(name, pretrained=False, **kwargs):
+        net = real(name, **kwargs)
+        net.initialize(mx.init.Xavier())
+        return CountingTeacher(net)
+
+    monkeypatch.setattr(model_zoo, "get_model", offline_teacher)
+    assert main(["train", *TINY, "--train-limit", "64", "--val-limit", "32", "--num-epochs", "1",
+                 "--first-conv-stride", "2", "--fair-blocks", "--teacher", "cifar_resnet20_v1",
+                 "--save-dir", str(tmp_path / "supernet")]) == 0
+    record = json.loads(open(tmp_path / "supernet" / "history.jsonl").readline())
+    assert record["paths_per_step"] == 4
+    assert calls == [32, 32]  # two batches of 32: one teacher forward each
+
+
 def test_fair_blocks_with_use_all_blocks_is_one_clear_line(tmp_path, capsys):
     rc = main(["train", *TINY, "--fair-blocks", "--use-all-blocks", "--save-dir", str(tmp_path / "x")])
     err = capsys.readouterr().err
