@@ -25,7 +25,7 @@ from .errors import OneShotError
 from .search.constraints import Constraints, upgraded
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
-from .utils import FolderLock, atomic_write_text, exclusive, read_json_lines
+from .utils import FolderLock, atomic_write_text, changed_settings, exclusive, read_json_lines
 
 LOG = logging.getLogger("oneshot_nas")
 # Options of the recipe that name one run or one invocation, not the recipe.
@@ -85,8 +85,7 @@ def recipe_differences(old: dict, new: dict) -> List[str]:
     or older version of this project) counts only when its value is not the option's default."""
     from .train_config import with_defaults
     old, new = with_defaults(old), with_defaults(new)
-    return [f"{key}: {old[key]!r} -> {new[key]!r}" for key in sorted(old)
-            if key not in PER_RUN_FIELDS and old[key] != new[key]]
+    return changed_settings(old, new, [key for key in sorted(old) if key not in PER_RUN_FIELDS])
 
 
 def read_benchmark(path: str) -> List[dict]:

@@ -19,7 +19,7 @@ from .errors import OneShotError
 from .search.config import SearchConfig
 from .search.run import Search
 from .run_folder import RunFolder
-from .utils import atomic_write_text
+from .utils import atomic_write_text, changed_settings
 
 LOG = logging.getLogger("oneshot_nas")
 
@@ -164,7 +164,7 @@ def check_scoring(cfg: SearchConfig) -> None:
     if os.path.exists(path):
         with open(path) as f:
             saved = json.load(f)
-        differ = [f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k) != now[k]]
+        differ = changed_settings(saved, now, list(now))
         if differ:
             raise OneShotError(f"{cfg.out_dir} holds supernet scores made with other settings ({'; '.join(differ)}); "
                                "give the same options, or another --out-dir")

@@ -13,7 +13,7 @@ from .devices import Devices
 from .errors import OneShotError
 from .options import option
 from .space import SearchSpace
-from .utils import with_resolved_paths
+from .utils import changed_settings, with_resolved_paths
 
 
 MODEL, OPTIMISATION, RUN = "model", "optimisation", "checkpoints and logs"
@@ -181,14 +181,10 @@ def comparable(config: dict) -> dict:
 def config_changes(saved: dict, given: dict) -> Tuple[dict, List[str]]:
     """(allowed changes {name: [saved, given]}, refused differences as 'name: saved -> given')."""
     old, new = comparable(saved), comparable(given)
-    allowed, refused = {}, []
-    for name in sorted(set(old) | set(new)):
-        if old.get(name) != new.get(name):
-            if name in RESUME_MAY_CHANGE:
-                allowed[name] = [old.get(name), new.get(name)]
-            else:
-                refused.append(f"--{name.replace('_', '-')}: {old.get(name)!r} -> {new.get(name)!r}")
-    return allowed, refused
+    names = sorted(set(old) | set(new))
+    allowed = {name: [old.get(name), new.get(name)] for name in names
+               if name in RESUME_MAY_CHANGE and old.get(name) != new.get(name)}
+    return allowed, changed_settings(old, new, [name for name in names if name not in RESUME_MAY_CHANGE], flags=True)
 
 
 # ---------------------------------------------------------------------------------------------

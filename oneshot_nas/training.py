@@ -30,7 +30,7 @@ from .schedules import averaged_blocks, lr_schedule
 from .space import Candidate
 from .run_folder import RUN_FILES, RunFolder
 from .train_config import RESUME_MAY_CHANGE, TrainConfig, config_changes
-from .utils import FolderLock, atomic_write_text
+from .utils import FolderLock, atomic_write_text, changed_settings
 from .weights import load_weights
 
 LOG = logging.getLogger("oneshot_nas")
@@ -294,8 +294,8 @@ class Run:
             self._truncate_history(self.start_epoch)
             self._repair_units(state)
         if changes:
-            LOG.info("resuming with changed options: %s", ", ".join(f"--{k.replace('_', '-')} {a!r} -> {b!r}"
-                                                                   for k, (a, b) in changes.items()))
+            LOG.info("resuming with changed options: %s", ", ".join(changed_settings(
+                {k: a for k, (a, b) in changes.items()}, {k: b for k, (a, b) in changes.items()}, flags=True)))
         LOG.info("resumed from %s at epoch %d", unit, self.start_epoch)
         return changes
 

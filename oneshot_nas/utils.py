@@ -66,6 +66,14 @@ def with_resolved_paths(config: dict, names) -> dict:
     return out
 
 
+def changed_settings(old: dict, new: dict, keys=None, flags: bool = False) -> list:
+    """'name: old -> new' for each of ``keys`` (default: both dicts' keys, sorted) whose values differ, the name
+    spelt '--name' with ``flags``: the one wording of every refused or announced change of settings."""
+    keys = sorted(set(old) | set(new)) if keys is None else keys
+    return [f"{'--' + k.replace('_', '-') if flags else k}: {old.get(k)!r} -> {new.get(k)!r}"
+            for k in keys if old.get(k) != new.get(k)]
+
+
 def cpuinfo_field(name: str) -> str:
     """The value of the first ``name`` line of /proc/cpuinfo ("model name", "flags"); "" where there is none."""
     try:

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 from ..errors import OneShotError
 from ..space import Candidate
 from ..splits import DATA_PATHS
-from ..utils import atomic_write_text, read_json_lines, with_resolved_paths
+from ..utils import atomic_write_text, changed_settings, read_json_lines, with_resolved_paths
 from . import constraints
 
 # options renamed since a search could have been started: old name -> new name (a resume maps them)
@@ -83,8 +83,7 @@ class SearchState:
             with open(self.config_path) as f:
                 saved, given = as_resumed(json.load(f)), as_resumed(self.config)
             if saved != given:
-                changed = [f"{k}: {saved.get(k)!r} -> {given.get(k)!r}" for k in sorted(set(saved) | set(given))
-                           if saved.get(k) != given.get(k)]
+                changed = changed_settings(saved, given)
                 raise OneShotError(f"the search in {self.out_dir} was started with other options "
                                    f"({'; '.join(changed)}); resume with the same options or use another --out-dir")
             self.records.load()
