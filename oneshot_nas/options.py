@@ -76,6 +76,7 @@ def add_options(parser, cls, *, unset: Iterable[str] = (), skip: Iterable[str] =
     ``unset``: options whose parser default is ``None`` because the command resolves them later from
     another source (a zoo model, a supernet's saved config); their help still shows the usual default.
     ``defaults``: command-specific defaults (e.g. ``--save-dir``) that win over the field's."""
+    import argparse  # here, not at import: see the module's docstring
     unset, skip = set(unset), set(skip)
     only = set(only) if only is not None else None
     defaults = defaults or {}
@@ -86,7 +87,9 @@ def add_options(parser, cls, *, unset: Iterable[str] = (), skip: Iterable[str] =
         default = defaults.get(f.name, default_of(f))
         kwargs: Dict[str, Any] = {"dest": f.name, "help": _help(meta, default)}
         if meta["type"] is bool or (meta["type"] is None and isinstance(default, bool)):
-            kwargs["action"] = "store_true"
+            # --no-NAME too, so that a preset's true (e.g. "fair-blocks" in configs/) can be turned off; an
+            # option already named no-... keeps its one spelling rather than gain --no-no-...
+            kwargs["action"] = "store_true" if f.name.startswith("no_") else argparse.BooleanOptionalAction
         else:
             kwargs["type"] = meta["type"] or type(default)
             if meta["choices"] is not None:

@@ -124,6 +124,12 @@ def test_config_presets_are_defaults_and_flags_win(capsys, tmp_path):
     apply_presets(parser, argv)
     args = parser.parse_args(argv)
     assert (args.lr, args.num_workers, args.use_se, args.num_epochs) == (0.3, 7, True, 2)
+    for flag, expected in (([], True), (["--no-use-se"], False), (["--no-use-se", "--use-se"], True)):
+        argv = ["train", "--config", str(preset), *flag]  # a preset's true is turned off by --no-NAME
+        apply_presets(parser, argv)
+        assert parser.parse_args(argv).use_se is expected
+    with pytest.raises(SystemExit):  # an option named no-... has no --no-no-... form
+        parser.parse_args(["train", "--no-no-wd"])
     preset.write_text(json.dumps({"learning-rate": 1}))
     rc, _, err = run(capsys, "train", "--config", str(preset))
     assert rc == 2 and "unknown option 'learning-rate'" in err and "warmup-epochs" in err
