@@ -8,6 +8,11 @@ mean score against the benchmark. The README's "Ranking" figures come from it:
 
 Two supernets that disagree with each other as much as with the benchmark rank by their own training noise:
 then the supernet, not the benchmark's ground truth, caps the rank correlation.
+
+`--benchmark FILE` reads the ground truth from another benchmark of the same subnets (for instance
+benchmarks/fashion-mnist-4ep.jsonl, the longer recipe) instead of the `standalone_top1` the pairs hold: the
+scores stay those the supernets gave, only the truth they are compared with changes. Only subnets that every
+seed of that benchmark holds are compared.
 """
 import argparse
 import itertools
@@ -19,12 +24,20 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from oneshot_nas.benchmark import mean_top1, read_benchmark  # noqa: E402
 from oneshot_nas.rank_study import correlations  # noqa: E402
 
 
 def read_pairs(path: str) -> dict:
     with open(path) as f:
         return {row["candidate"]: row for row in json.load(f)}
+
+
+def benchmark_truth(path: str) -> dict:
+    """Mean test top-1 per candidate of a benchmark file, for the candidates that all its seeds hold."""
+    rows = read_benchmark(path)
+    seeds = {r["seed"] for r in rows}
+    return {c: e["top1"] for c, e in mean_top1(rows).items() if set(e["top1_by_seed"]) == seeds}
 
 
 def line(label: str, stats: dict) -> str:
@@ -35,13 +48,22 @@ def line(label: str, stats: dict) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pairs", nargs="+", help="pairs.json files of `rank-study --benchmark` (two or more)")
+    parser.add_argument("--benchmark", help="a benchmark .jsonl of the same subnets whose mean top-1 is the truth "
+                                            "(default: the standalone_top1 of the pairs)")
     args = parser.parse_args()
     if len(args.pairs) < 2:
         parser.error("give the pairs of at least two supernets")
     tables = [read_pairs(p) for p in args.pairs]
-    common = sorted(set.intersection(*(set(t) for t in tables)))
+    common = set.intersection(*(set(t) for t in tables))
+    if args.benchmark:
+        other = benchmark_truth(args.benchmark)
+        common &= set(other)
+        if len(common) < 3:
+            parser.error(f"{args.benchmark} holds all seeds of only {len(common)} of the pairs' subnets: "
+                         "too few to rank (wait for more of its runs)")
+    common = sorted(common)
     scores = np.array([[t[c]["supernet_top1"] for c in common] for t in tables])
-    truth = [tables[0][c]["standalone_top1"] for c in common]
+    truth = [other[c] for c in common] if args.benchmark else [tables[0][c]["standalone_top1"] for c in common]
     for a, b in itertools.combinations(range(len(tables)), 2):
         print(line(f"supernet {args.pairs[a]} against {args.pairs[b]}", correlations(scores[a], scores[b])))
     flops = [tables[0][c]["flops"] for c in common]
