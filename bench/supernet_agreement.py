@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from oneshot_nas.benchmark import mean_top1, read_benchmark  # noqa: E402
-from oneshot_nas.rank_study import correlations  # noqa: E402
+from oneshot_nas.statistics import correlations  # noqa: E402
 
 
 def read_pairs(path: str) -> dict:

@@ -232,10 +232,12 @@ def train_one(cfg) -> dict:
     return record
 
 
-def seed_agreement(rows: List[dict]) -> Optional[dict]:
-    """Spearman rho between the first two seeds' top-1 across the subnets both seeds hold, and the seed-to-
-    seed spread (mean |difference|)."""
-    from scipy import stats
+def seed_agreement(rows: List[dict], bootstrap: int = 2000) -> Optional[dict]:
+    """Spearman rho between the first two seeds' top-1 across the subnets both seeds hold, with a bootstrap 95%
+    interval over the subnets, the seed-to-seed spread (mean and largest |difference|), and the reliability of
+    the two seeds' mean that rho implies (Spearman-Brown, 2 rho / (1 + rho)): read as a test-retest correlation,
+    it bounds how well any ranking can correlate with the benchmark's mean top-1."""
+    from .statistics import correlations
     seeds = sorted({r["seed"] for r in rows})
     if len(seeds) < 2:
         return None
@@ -245,8 +247,11 @@ def seed_agreement(rows: List[dict]) -> Optional[dict]:
     if len(both) < 3:
         return None
     x, y = [a[c] for c in both], [b[c] for c in both]
-    rho = stats.spearmanr(x, y)[0]
+    stats = correlations(x, y, bootstrap)
+    rho = stats["spearman_rho"]
     diffs = np.abs(np.subtract(x, y))
-    return {"seeds": seeds[:2], "subnets": len(both), "spearman_rho": float(rho),
+    return {"seeds": seeds[:2], "subnets": len(both), "spearman_rho": rho,
+            "spearman_rho_ci95": stats["spearman_rho_ci95"],
+            "two_seed_mean_reliability": None if rho is None or 1 + rho < 1e-9 else 2 * rho / (1 + rho),
             "mean_abs_diff": float(diffs.mean()), "max_abs_diff": float(diffs.max()),
             "top1_range": [float(min(x + y)), float(max(x + y))]}

@@ -14,7 +14,8 @@ import pytest
 from oneshot_nas import data, packing, splits
 from oneshot_nas.benchmark import mean_top1, read_benchmark, seed_agreement
 from oneshot_nas.errors import OneShotError
-from oneshot_nas.rank_study import compare_rankers, correlations
+from oneshot_nas.rank_study import compare_rankers
+from oneshot_nas.statistics import correlations
 from oneshot_nas.space import SearchSpace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,6 +154,11 @@ def test_benchmark_file_reading_and_seed_agreement(tmp_path):
     assert means["c2"]["top1"] == pytest.approx(0.5205) and means["c2"]["top1_by_seed"] == {0: 0.52, 1: 0.521}
     agreement = seed_agreement(read)
     assert agreement["spearman_rho"] == pytest.approx(1.0) and agreement["mean_abs_diff"] == pytest.approx(0.001)
+    assert agreement["spearman_rho_ci95"] == pytest.approx([1.0, 1.0]) and agreement["two_seed_mean_reliability"] == pytest.approx(1.0)
+    # seeds that rank the subnets in opposite orders: rho -1, the interval at -1 and the reliability undefined
+    flipped = [{**r, "top1": 1 - r["top1"]} if r["seed"] == 1 else r for r in rows]
+    agreement = seed_agreement(flipped)
+    assert agreement["spearman_rho"] == pytest.approx(-1.0) and agreement["two_seed_mean_reliability"] is None
     path.write_text('{"candidate": "c0"}\n{"x": 1}\n')
     with pytest.raises(OneShotError, match="lacks candidate, seed or top1"):
         read_benchmark(str(path))
