@@ -44,6 +44,13 @@ def default_of(f: dataclasses.Field) -> Any:
     return None if f.default is dataclasses.MISSING else f.default
 
 
+def defaults(cls) -> dict:
+    """Every field of ``cls`` that has a default, at it: what a config saved before a field was added means by
+    leaving it out (an added option defaults to the behaviour before it)."""
+    return {f.name: default_of(f) for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+
+
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

@@ -109,8 +109,9 @@ def _interval(ci: Optional[List[float]]) -> str:
 # against a stand-alone benchmark (no training here: the benchmark file is the ground truth)
 # ---------------------------------------------------------------------------------------------
 # What a supernet score depends on: a resumed study may reuse its memo only when all of these are the same.
-SCORING_FIELDS = ("supernet_params", "dataset", "data_dir", "use_rec", "rec_train", "rec_val", "holdout",
-                  "holdout_seed", "val_split", "val_images", "update_bn_images", "shuffle_train", "seed", "space")
+SCORING_FIELDS = ("supernet_params", "ensemble_params", "dataset", "data_dir", "use_rec", "rec_train", "rec_val",
+                  "holdout", "holdout_seed", "val_split", "val_images", "update_bn_images", "shuffle_train", "seed",
+                  "space")
 
 
 def check_scoring(cfg: SearchConfig) -> None:
@@ -118,6 +119,7 @@ def check_scoring(cfg: SearchConfig) -> None:
     memo of OUT_DIR; the first call writes the settings to OUT_DIR/scoring.json."""
     now = {k: getattr(cfg, k) for k in SCORING_FIELDS}
     now["supernet_params"] = os.path.abspath(cfg.supernet_params)
+    now["ensemble_params"] = [os.path.abspath(p) for p in cfg.ensemble_params] if cfg.ensemble_params else None
     now = json.loads(json.dumps(now))
     path = os.path.join(cfg.out_dir, "scoring.json")
     if os.path.exists(path):
@@ -152,7 +154,8 @@ def score_candidates(cfg: SearchConfig, candidates: List[str]) -> Dict[str, dict
         result = evaluator(space.validate(Candidate.parse(cand)))
         records.add({"candidate": cand, "top1": result.top1, "top5": result.top5, "split": cfg.val_split,
                      "val_images": result.val_images, "bn_images": result.bn_images,
-                     "seconds": round(result.recal_seconds + result.val_seconds, 3)})
+                     "seconds": round(result.recal_seconds + result.val_seconds, 3),
+                     **({"top1_by_supernet": list(result.top1_by_supernet)} if result.top1_by_supernet else {})})
         LOG.info("supernet score %d/%d: %s top-1 %.4f on %d %s images", i + 1, len(candidates), cand, result.top1,
                  result.val_images, cfg.val_split)
     return records.by_candidate
@@ -184,7 +187,7 @@ def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, b
     rankers = compare_rankers(rows, bootstrap=bootstrap, seed=cfg.seed)
     result = {**rankers["supernet"], "truth": f"mean test top-1 over seeds in {benchmark_path}",
               "supernet_split": cfg.val_split, "baselines": {k: v for k, v in rankers.items() if k != "supernet"},
-              "supernet_params": cfg.supernet_params, "subnets": rows}
+              "supernet_params": cfg.supernet_params, "ensemble_params": cfg.ensemble_params, "subnets": rows}
     atomic_write_text(os.path.join(cfg.out_dir, "rank_study.json"), json.dumps(result, indent=1))
     atomic_write_text(os.path.join(cfg.out_dir, "pairs.json"), json.dumps(rows, indent=1))
     from . import plots

@@ -164,9 +164,7 @@ def with_defaults(config: dict) -> dict:
     """A TrainConfig in dict form with the options it lacks (saved by an older version) at their defaults,
     the path-sampling options included."""
     from .sampling import SamplingOptions
-    defaults = {f.name: options.default_of(f) for f in dataclasses.fields(TrainConfig)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    config = {**defaults, **config}
+    config = {**options.defaults(TrainConfig), **config}
     config["sampling"] = {**dataclasses.asdict(SamplingOptions()), **(config.get("sampling") or {})}
     return config
 

@@ -61,7 +61,9 @@ def with_resolved_paths(config: dict, names) -> dict:
     followed), so that two configs naming one file by different spellings compare equal on resume."""
     out = dict(config)
     for name in names:
-        if out.get(name):
+        if isinstance(out.get(name), list):  # a list of paths (--ensemble-params)
+            out[name] = [os.path.realpath(os.path.expanduser(p)) for p in out[name]]
+        elif out.get(name):
             out[name] = os.path.realpath(os.path.expanduser(out[name]))
     return out
 

@@ -126,6 +126,22 @@ def test_shuffle_train_recalibrates_each_candidate_on_its_own_reproducible_draw(
     assert (fixed.top1, fixed.top5) == (result_a.top1, result_a.top5)
 
 
+def test_an_ensemble_scores_the_mean_of_its_supernets(supernet):
+    """--ensemble-params: each supernet scores the candidate as alone, on the same batches; the score is the mean."""
+    mx.random.seed(5)
+    other = Supernet(SPACE)  # another supernet of the same network
+    other.initialize()
+    bn, val = batches(7, (16, 16)), batches(8, (40,))
+    cand = SPACE.sample(np.random.default_rng(11))
+    alone = [Evaluator(net, bn, val, [mx.cpu()])(cand) for net in (supernet, other)]
+    both = Evaluator(supernet, bn, val, [mx.cpu()], ensemble=[other])(cand)
+    assert (alone[0].top1, alone[0].top5) != (alone[1].top1, alone[1].top5)  # else the mean would not show
+    assert both.top1_by_supernet == (alone[0].top1, alone[1].top1)
+    assert both.top1 == pytest.approx((alone[0].top1 + alone[1].top1) / 2)
+    assert both.top5 == pytest.approx((alone[0].top5 + alone[1].top5) / 2)
+    assert (both.val_images, both.bn_images) == (40, 32) and alone[0].top1_by_supernet == ()
+
+
 # ---------------------------------------------------------------------------------------------
 # constraints and searchers (pure Python: a fake fitness)
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +291,34 @@ def test_search_command_errors_are_clear(supernet_file, tmp_path):
     assert out.returncode == 2 and "missing.params do not exist" in out.stderr
     out = run("--num-classes", "5")
     assert out.returncode == 2 and "cannot load" in out.stderr and "--num-classes" in out.stderr
+    out = run("--ensemble-params", str(supernet_file))
+    assert out.returncode == 2 and "twice" in out.stderr
+    other = tmp_path / "other-network"
+    other.mkdir()
+    (other / "last.params").write_bytes((supernet_file / "last.params").read_bytes())
+    (other / "config.json").write_text(json.dumps({"space": {**SPACE.to_dict(), "use_se": False}}))
+    out = run("--ensemble-params", str(other))
+    assert out.returncode == 2 and "another space" in out.stderr and str(other) in out.stderr
+    out = run("--ensemble-params", str(tmp_path / "nowhere"))
+    assert out.returncode == 2 and "nowhere" in out.stderr and "do not exist" in out.stderr
+
+
+def test_a_search_with_an_ensemble_records_each_supernets_score(supernet_file, tmp_path):
+    twin = tmp_path / "twin"  # a second supernet of the same network (here the same weights: the mean is the same)
+    twin.mkdir()
+    for name in ("last.params", "config.json"):
+        (twin / name).write_bytes((supernet_file / name).read_bytes())
+    out = tmp_path / "s"
+    cmd = [a for a in search_cmd(supernet_file, out, "--ensemble-params", str(twin), "--search-mode", "random")]
+    cmd[cmd.index("--search-iters") + 1] = cmd[cmd.index("--population-size") + 1] = "2"
+    cmd[cmd.index("--retain-length") + 1] = "1"
+    run = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    done = records(out)
+    assert len(done) == 2 and all(r["top1_by_supernet"] == [r["top1"], r["top1"]] for r in done)
+    best = json.loads((out / "best.json").read_text())
+    assert best["search"]["ensemble_params"] == [str(twin / "last.params")]
+    assert "an ensemble of 2 supernets" in (out / "search.log").read_text()
 
 
 def test_train_accepts_best_json_with_its_network_flags(tmp_path):
@@ -349,6 +393,7 @@ def test_a_search_saved_under_older_option_names_resumes(tmp_path):
     config_path = tmp_path / "s" / "config.json"
     saved = json.loads(config_path.read_text())
     saved["search_space"] = saved.pop("searched_genes")
+    del saved["ensemble_params"]  # added since: a search started before it scored with one supernet
     saved["constraints"]["flop_max"] = saved["constraints"].pop("flops_ratio_max")
     config_path.write_text(json.dumps(saved))
     cfg = SearchConfig(space=SPACE.to_dict(), supernet_params="unused", out_dir=str(tmp_path / "s"),

@@ -61,8 +61,8 @@ def register(sub) -> None:
 def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str) -> None:
     """Options of every command that scores candidates with a trained supernet."""
     add_config_arg(p)
-    options.add_options(p, SearchConfig, only=("supernet_params", "out_dir", "lookup_table", "seed"),
-                        defaults={"out_dir": out_dir})
+    options.add_options(p, SearchConfig, only=("supernet_params", "ensemble_params", "out_dir", "lookup_table",
+                                               "seed"), defaults={"out_dir": out_dir})
     add_network_args(p, inherited_from=INHERITED)
     add_data_args(p, inherited_from=INHERITED)
     options.add_options(p, SearchConfig, only=("batch_size", "num_gpus", "num_cpu_contexts", "update_bn_images",
@@ -82,6 +82,29 @@ def supernet_params_path(given: str, must_exist: bool = True) -> str:
     return params
 
 
+def ensemble_from_args(given, first: str, saved: dict, must_exist: bool = True):
+    """--ensemble-params A,B,... as params files, each checked to be a supernet of the same network flags and
+    hold-out as the first (``saved``: the first's config.json), so that no member was trained on the images
+    the candidates are scored on."""
+    if not given:
+        return None
+    members = [supernet_params_path(p.strip(), must_exist) for p in given.split(",") if p.strip()]
+    if not members:
+        raise OneShotError(f"--ensemble-params {given!r} names no supernet; give a comma list of .params files "
+                           "or `train` save dirs")
+    for path in members:
+        if os.path.abspath(path) == os.path.abspath(first) or members.count(path) > 1:
+            raise OneShotError(f"--ensemble-params names {path} twice (or as --supernet-params too): an ensemble "
+                               "averages different supernets")
+        other = RunFolder.of_params(path).config_or_empty()
+        for name in ("space", "holdout", "holdout_seed", "dataset"):
+            if saved and other and saved.get(name) != other.get(name):
+                raise OneShotError(f"--ensemble-params {path} was trained with another {name} ({other.get(name)!r}) "
+                                   f"than --supernet-params {first} ({saved.get(name)!r}); an ensemble's "
+                                   "supernets share the network and the hold-out")
+    return members
+
+
 def search_config_from_args(args, log_name: str, side_effects: bool = True) -> SearchConfig:
     """The SearchConfig of `search` (and `rank-study`) options; network flags and split left unset default to
     the supernet's training config. Sets up logging into the output folder (not with ``side_effects`` off: then
@@ -95,8 +118,10 @@ def search_config_from_args(args, log_name: str, side_effects: bool = True) -> S
     fixed = {name: list(parse_gene_list(getattr(args, name), name.split("_")[1])) if getattr(args, name, None)
              else None for name in ("fixed_block_choices", "fixed_channel_choices")}
     constraints = options.values(options.from_args(Constraints, args))
+    ensemble = ensemble_from_args(args.ensemble_params, params, saved, must_exist=side_effects)
     cfg = options.from_args(SearchConfig, args, space=space.to_dict(), supernet_params=params,
-                            constraints=constraints, **{k: v for k, v in split.items() if v is not None}, **fixed)
+                            ensemble_params=ensemble, constraints=constraints,
+                            **{k: v for k, v in split.items() if v is not None}, **fixed)
     if side_effects:
         os.makedirs(args.out_dir, exist_ok=True)
         setup_logging(os.path.join(args.out_dir, log_name))

@@ -24,6 +24,12 @@ class SearchConfig(DataSource, Devices):
     space: dict
     supernet_params: str = option("runs/supernet", "supernet .params file, or a `train` save dir (its last.params); "
                                   "the network flags default to the config.json beside it", group=SUPERNET)
+    # one supernet's ranking is mostly its own training noise; several supernets' mean score ranks better
+    # (README, "Does the supernet rank subnets correctly?")
+    ensemble_params: Optional[List[str]] = option(
+        None, "comma list of more supernets (.params files or `train` save dirs) trained like --supernet-params "
+              "(same network flags and hold-out, other seeds): a candidate scores its mean top-1 / top-5 over all "
+              "of them, at that many times the scoring work", type=str, metavar="A,B,...", group=SUPERNET)
     out_dir: str = option("runs/search", "where records, state, plots and results go", group=SUPERNET)
     lookup_table: Optional[str] = option(None, "FLOPs/params table of this network config (default: built in "
                                                "memory from the formulas)", type=str, metavar="FILE",
@@ -71,6 +77,11 @@ class SearchConfig(DataSource, Devices):
                                                 "latency-table`)", type=str, metavar="FILE", group=GROUP)
     latency_batch_size: Optional[int] = option(None, "which of the table's batch sizes the latency limit is for "
                                                      "(default: its first)", type=int, group=GROUP)
+
+    @property
+    def supernets(self) -> List[str]:
+        """The supernet files a candidate is scored with: --supernet-params, then the ensemble's."""
+        return [self.supernet_params, *(self.ensemble_params or [])]
 
     @property
     def search_space(self) -> SearchSpace:

@@ -1,6 +1,7 @@
 """Score a candidate with the trained supernet: recalibrate BN, then top-1/top-5 on a fixed validation subset.
 
-The supernet itself is never modified. For each candidate a narrow subnet is built and given the
+The supernet itself is never modified. With an ensemble (``--ensemble-params``), a candidate is scored so on each
+supernet and its score is the mean. For each candidate a narrow subnet is built and given the
 supernet's sliced weights (``inherit_weights``): BN statistics are recalibrated on it (exact averages over
 the fixed, seeded training subset, validation transform), then it runs the validation subset (hybridized
 on GPUs). The supernet's trained running statistics therefore stay in memory untouched and nothing is
@@ -13,7 +14,7 @@ import hashlib
 import logging
 import os
 import time
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import mxnet as mx
 from mxnet import nd
@@ -38,6 +39,16 @@ class Evaluation:
     val_seconds: float
     bn_images: int
     val_images: int
+    top1_by_supernet: Tuple[float, ...] = ()  # with an ensemble: each supernet's own top-1
+
+
+def mean_evaluation(parts: Sequence[Evaluation]) -> Evaluation:
+    """One candidate's scores on several supernets (the same images) as one: mean top-1 / top-5, summed time."""
+    if len(parts) == 1:
+        return parts[0]
+    return Evaluation(sum(p.top1 for p in parts) / len(parts), sum(p.top5 for p in parts) / len(parts),
+                      sum(p.recal_seconds for p in parts), sum(p.val_seconds for p in parts), parts[0].bn_images,
+                      parts[0].val_images, tuple(p.top1 for p in parts))
 
 
 class SubsetPerCandidate:
@@ -57,11 +68,14 @@ class SubsetPerCandidate:
 
 class Evaluator:
     """``evaluate(candidate) -> Evaluation``, memoised by the candidate string. ``bn_batches``: the same
-    batches for every candidate, or a :class:`SubsetPerCandidate`."""
+    batches for every candidate, or a :class:`SubsetPerCandidate`. ``ensemble``: more supernets of the same
+    network; the score is then the mean over ``supernet`` and them, each on the same batches."""
 
     def __init__(self, supernet: Supernet, bn_batches: Iterable[Sequence], val_batches: Iterable[Sequence],
-                 ctx_list: Sequence, hybridize: Optional[bool] = None, chunk: Optional[int] = None):
+                 ctx_list: Sequence, hybridize: Optional[bool] = None, chunk: Optional[int] = None,
+                 ensemble: Sequence[Supernet] = ()):
         self.supernet, self.space = supernet, supernet.space
+        self.supernets = [supernet, *ensemble]
         self.bn_batches, self.val_batches = bn_batches, val_batches
         self.ctx = list(ctx_list)
         self.on_cpu = all(c.device_type == "cpu" for c in self.ctx)
@@ -80,14 +94,17 @@ class Evaluator:
             self.memo[key] = self._evaluate(candidate)
         return self.memo[key]
 
-    def subnet_with_supernet_weights(self, candidate: Candidate):
+    def subnet_with_supernet_weights(self, candidate: Candidate, supernet: Optional[Supernet] = None):
         subnet = build_subnet(self.space, candidate, dropout=0.0)
         subnet.initialize(ctx=self.ctx)
-        return inherit_weights(self.supernet, subnet)
+        return inherit_weights(supernet or self.supernet, subnet)
 
     def _evaluate(self, candidate: Candidate) -> Evaluation:
+        return mean_evaluation([self._evaluate_on(supernet, candidate) for supernet in self.supernets])
+
+    def _evaluate_on(self, supernet: Supernet, candidate: Candidate) -> Evaluation:
         tic = time.time()
-        subnet = self.subnet_with_supernet_weights(candidate)
+        subnet = self.subnet_with_supernet_weights(candidate, supernet)
         bn_batches = (self.bn_batches.for_candidate(candidate) if isinstance(self.bn_batches, SubsetPerCandidate)
                       else self.bn_batches)
         bn_images = bn_recalibration.recalibrate(subnet, subnet, self._chunks(bn_batches), self.ctx)
@@ -117,9 +134,15 @@ class Evaluator:
 def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
     """The supernet of ``c`` loaded, BN recalibration batches from the training part, validation batches
     from ``c.val_split`` (the hold-out, unless told otherwise)."""
-    supernet = Supernet(space)
-    supernet.initialize(ctx=ctx)
-    load_supernet(supernet, c.supernet_params, ctx)
+    supernets = []
+    for path in c.supernets:
+        supernet = Supernet(space)
+        supernet.initialize(ctx=ctx)
+        load_supernet(supernet, path, ctx)
+        supernets.append(supernet)
+    if len(supernets) > 1:
+        LOG.info("evaluation: each candidate scores its mean over an ensemble of %d supernets (%s)", len(supernets),
+                 ", ".join(c.supernets))
     batch = c.batch_size * len(ctx)
     train, val = data.make_pipelines(c, space, batch, c.seed, val_limit=c.val_images)
     size = space.input_size
@@ -137,7 +160,7 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
                     "the selection; hold training images out instead (--holdout N --val-split holdout)")
     RunFolder(c.out_dir).write_split(train.split)
-    return Evaluator(supernet, bn, validation, ctx)
+    return Evaluator(supernets[0], bn, validation, ctx, ensemble=supernets[1:])
 
 
 def load_supernet(supernet: Supernet, path: str, ctx) -> None:

@@ -87,7 +87,8 @@ class Search:
             "fitness": self._target(result.top1, score), "generation": self.generation_label,
             "recal_seconds": round(result.recal_seconds, 3), "val_seconds": round(result.val_seconds, 3),
             "seconds": round(result.recal_seconds + result.val_seconds, 3), "bn_images": result.bn_images,
-            "val_images": result.val_images, "split": self.cfg.val_split}
+            "val_images": result.val_images, "split": self.cfg.val_split,
+            **({"top1_by_supernet": list(result.top1_by_supernet)} if result.top1_by_supernet else {})}
 
     def _target(self, top1: float, score: float) -> float:
         if self.cfg.search_target == "balanced_flop_acc":

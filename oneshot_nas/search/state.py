@@ -9,6 +9,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+from .. import options
 from ..errors import OneShotError
 from ..space import Candidate
 from ..splits import DATA_PATHS
@@ -47,8 +48,10 @@ class Records:
 
 
 def upgraded(saved: dict) -> dict:
-    """A saved search config with the options renamed since under their new names."""
-    out = {RENAMED.get(k, k): v for k, v in saved.items()}
+    """A saved search config with the options renamed since under their new names and those added since at
+    their defaults (e.g. ``ensemble_params``: a search started before it scored with one supernet)."""
+    from .config import SearchConfig
+    out = {**options.defaults(SearchConfig), **{RENAMED.get(k, k): v for k, v in saved.items()}}
     if isinstance(out.get("constraints"), dict):
         out["constraints"] = constraints.upgraded(out["constraints"])
     return out
@@ -56,7 +59,7 @@ def upgraded(saved: dict) -> dict:
 
 # Paths a search config names: on resume they compare by the file they lead to, so a relative and an absolute
 # spelling of one file agree.
-PATH_OPTIONS = ("supernet_params", "lookup_table", "latency_table") + DATA_PATHS
+PATH_OPTIONS = ("supernet_params", "ensemble_params", "lookup_table", "latency_table") + DATA_PATHS
 
 
 def as_resumed(config: dict) -> dict:
