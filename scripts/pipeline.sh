@@ -11,6 +11,9 @@
 # FINAL_ARGS (step 4; on fashion-mnist by default 1 epoch of 12,800 images, tested on all 10,000 test images;
 # FINAL_ARGS="" trains with the full recipe of train_oneshot.sh, the benchmark's),
 # FINAL_DIR (step 4's runs and the report; default $SAVE_ROOT/final: use another one for another FINAL_ARGS).
+# ENSEMBLE_SEEDS="1 2 3": step 1 also trains a supernet per seed ($SAVE_ROOT/supernet-seedS, SUPERNET_ARGS with
+# that --seed) and steps 2-3 score every candidate by its mean over all of them (--ensemble-params; each one
+# more supernet costs step 1's time again, and the searches' scoring time again).
 DATASET=${DATASET:-fashion-mnist}
 export DATASET
 . "$(dirname "$0")/common.sh"
@@ -23,6 +26,13 @@ fi
 set -e
 step() { echo "=== pipeline: $* ===" >&2; }
 step "1/5 supernet";        sh scripts/train_supernet.sh ${SUPERNET_ARGS:-}
+ENSEMBLE=""
+for seed in ${ENSEMBLE_SEEDS:-}; do
+    step "1/5 supernet of the ensemble, seed $seed"
+    SAVE_DIR=$SAVE_ROOT/supernet-seed$seed sh scripts/train_supernet.sh ${SUPERNET_ARGS:-} --seed "$seed"
+    ENSEMBLE=${ENSEMBLE:+$ENSEMBLE,}$SAVE_ROOT/supernet-seed$seed
+done
+if [ -n "$ENSEMBLE" ]; then SEARCH_ARGS="${SEARCH_ARGS:-} --ensemble-params $ENSEMBLE"; fi
 step "2/5 genetic search";  sh scripts/search_supernet.sh ${SEARCH_ARGS:-}
 step "3/5 random search";   SAVE_DIR=$SAVE_ROOT/random-search sh scripts/search_supernet.sh ${SEARCH_ARGS:-} \
                                 --search-mode random --search-iters "$RANDOM_N" --population-size "$RANDOM_N"

@@ -82,11 +82,17 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
 @pytest.mark.slow
 def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
     env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
-           "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3", "SEEDS": "0 1",
+           "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3", "SEEDS": "0 1", "ENSEMBLE_SEEDS": "1",
            "SEARCH_ARGS": "--population-size 4 --retain-length 2 --search-iters 2 --update-bn-images 32 --val-images 64",
            "FINAL_ARGS": "--num-epochs 1 --train-limit 64 --val-limit 64 --batch-size 32"}
     run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+    # ENSEMBLE_SEEDS: a second supernet with its own seed, and both searches score with the two
+    assert json.load(open(tmp_path / "supernet-seed1" / "config.json"))["seed"] == 1
+    for search in ("search", "random-search"):
+        config = json.load(open(tmp_path / search / "config.json"))
+        assert config["ensemble_params"] == [str(tmp_path / "supernet-seed1" / "last.params")]
+        assert all(len(json.loads(x)["top1_by_supernet"]) == 2 for x in open(tmp_path / search / "records.jsonl"))
     report = (tmp_path / "final" / "report.md").read_text()
     assert report.count("\n") == 5 and "top-1 on the test split" in report and "| searched |" in report and "| random-best |" in report
     assert "| oneshot | `00311100202110202132-65352634257546744543`" in report and " ± " in report
@@ -94,7 +100,7 @@ def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
     again = subprocess.run(["sh", os.path.join(REPO, "scripts", "pipeline.sh")], env=env, capture_output=True,
                            text=True)
     assert again.returncode == 0 and (tmp_path / "final" / "report.md").read_text() == report
-    assert again.stderr.count("nothing to do") == 7 and "has finished" in again.stderr
+    assert again.stderr.count("nothing to do") == 8 and "has finished" in again.stderr
 
 
 @pytest.mark.slow
