@@ -92,8 +92,9 @@ def ensemble_from_args(given, first: str, saved: dict, must_exist: bool = True):
     if not members:
         raise OneShotError(f"--ensemble-params {given!r} names no supernet; give a comma list of .params files "
                            "or `train` save dirs")
+    named = [os.path.abspath(p) for p in [first, *members]]
     for path in members:
-        if os.path.abspath(path) == os.path.abspath(first) or members.count(path) > 1:
+        if named.count(os.path.abspath(path)) > 1:
             raise OneShotError(f"--ensemble-params names {path} twice (or as --supernet-params too): an ensemble "
                                "averages different supernets")
         other = RunFolder.of_params(path).config_or_empty()

@@ -1,11 +1,11 @@
 """Score a candidate with the trained supernet: recalibrate BN, then top-1/top-5 on a fixed validation subset.
 
-The supernet itself is never modified. With an ensemble (``--ensemble-params``), a candidate is scored so on each
-supernet and its score is the mean. For each candidate a narrow subnet is built and given the
+The supernet itself is never modified. For each candidate a narrow subnet is built and given the
 supernet's sliced weights (``inherit_weights``): BN statistics are recalibrated on it (exact averages over
 the fixed, seeded training subset, validation transform), then it runs the validation subset (hybridized
 on GPUs). The supernet's trained running statistics therefore stay in memory untouched and nothing is
-reloaded from disk; the subnet does only the candidate's own work.
+reloaded from disk; the subnet does only the candidate's own work. With an ensemble (``--ensemble-params``)
+every supernet scores the candidate so, on the same images, and the candidate's score is their mean.
 """
 from __future__ import annotations
 
