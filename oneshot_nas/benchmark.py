@@ -6,8 +6,9 @@ and tested on the whole test split. One JSON line per (subnet, seed) goes to the
 its run ends; the plan (recipe, network, split, subnets) sits beside it in ``FILE.meta.json``.
 
 Resume: a (subnet, seed) already in the file is not trained again, and a run killed half-way continues
-from its own last checkpoint (``work_dir/<subnet>-seed<N>``), so a benchmark of hours survives kills. Shards
-(``--shard K/N``) split the subnets between processes that append to the same file.
+from its own last checkpoint (``work_dir/<subnet>-seed<N>``), so a benchmark of hours survives kills. Several
+processes may build one file side by side: each skips the runs another is training; shards (``--shard K/N``)
+split the subnets between them beforehand.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .costs import LookupTable, formula_cost
-from .errors import OneShotError
+from .errors import FolderInUse, OneShotError
 from .search.constraints import Constraints, upgraded
 from .search.proposer import Proposer
 from .space import Candidate, SearchSpace
@@ -140,8 +141,9 @@ class Benchmark:
     """Trains the plan's (subnet, seed) runs in order, subnet by subnet (both seeds of a subnet before the
     next), so a partial file already pairs seeds for the subnets it holds.
 
-    ``shard=(K, N)``: this process trains only every N-th subnet from the K-th on, so N processes can share the
-    file (each append holds ``FILE.lock``; each run's own folder lock stops two processes training one run)."""
+    Any number of processes may work on one file at once: each append holds ``FILE.lock``, and a run whose folder
+    another process holds (it is training that run) is skipped and left to it, so processes started side by side
+    share the runs as they come. ``shard=(K, N)``: this process trains only every N-th subnet from the K-th on."""
 
     def __init__(self, path: str, work_dir: str, plan: Plan, command: str, shard: Tuple[int, int] = (1, 1)):
         self.path, self.work_dir, self.plan, self.command, self.shard = path, work_dir, plan, command, shard
@@ -180,45 +182,61 @@ class Benchmark:
         Returns every line of the file (all shards')."""
         os.makedirs(self.work_dir, exist_ok=True)
         k, n = self.shard
-        what, lock_name = (("a benchmark", ".lock") if n == 1
-                           else (f"benchmark shard {k}/{n}", f".lock-shard-{k}-of-{n}"))
-        with FolderLock(self.work_dir, what, lock_name):
-            with exclusive(self.path + ".lock"):
-                self._check_meta()
-                done = self._recorded()
-                if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
-                    atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
-            todo = self.pending(done)
-            LOG.info("benchmark %s%s: %d of %d runs done, %d to go here", self.path,
-                     f" (shard {k}/{n})" if n > 1 else "", len(done), len(self.runs), len(todo))
-            for name, cand, seed in todo:
-                self._one(name, cand, seed, train)
+        with exclusive(self.path + ".lock"):
+            self._check_meta()
+            done = self._recorded()
+            if done:  # rewritten whole: a line torn by a kill must not run into the next one appended
+                atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in done))
+        todo = self.pending(done)
+        LOG.info("benchmark %s%s: %d of %d runs done, %d to go here", self.path,
+                 f" (shard {k}/{n})" if n > 1 else "", len(done), len(self.runs), len(todo))
+        left = [f"{name} seed {seed}" for name, cand, seed in todo if not self._one(name, cand, seed, train)]
+        if left:
+            LOG.info("benchmark: %d run(s) left to the processes training them (%s); run again after they stop if "
+                     "any of them was killed", len(left), ", ".join(left))
         return read_benchmark(self.path)
 
-    def _one(self, name: str, cand: str, seed: int, train) -> None:
+    def _one(self, name: str, cand: str, seed: int, train) -> bool:
+        """Train and record one run; False when another process is training it (left to that process)."""
         from .train_config import TrainConfig
         run_dir = os.path.join(self.work_dir, f"{name}-seed{seed}")
         cfg = TrainConfig(**self.plan.recipe, candidate=cand, seed=seed, save_dir=run_dir)
         number, total = self.runs.index((name, cand, seed)) + 1, len(self.runs)
-        LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
-        tic = time.time()
-        record = train(cfg)
+        holder = FolderLock.holder(run_dir)
+        if holder is None:
+            LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
+            tic = time.time()
+            try:
+                return self._record(name, cfg, train(cfg), time.time() - tic)
+            except FolderInUse as e:  # taken by another process between the look and the start
+                if os.path.realpath(e.folder) != os.path.realpath(run_dir):
+                    raise
+                holder = "another process"
+        LOG.info("benchmark run %d/%d: %s seed %d is being trained by PID %s; left to it", number, total, name, seed,
+                 holder)
+        return False
+
+    def _record(self, name: str, cfg, record: dict, seconds: float) -> bool:
+        """Append the line of a finished run (once, whoever finishes it)."""
+        cand, seed, run_dir = cfg.candidate, cfg.seed, cfg.save_dir
+        number, total = self.runs.index((name, cand, seed)) + 1, len(self.runs)
         cost = formula_cost(cfg.search_space, Candidate.parse(cand))
         row = {"candidate": cand, "name": name, "seed": seed, "top1": 1.0 - record["val_err_top1"],
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
-               "epochs": cfg.num_epochs, "seconds": round(time.time() - tic, 1), "run_dir": run_dir}
+               "epochs": cfg.num_epochs, "seconds": round(seconds, 1), "run_dir": run_dir}
         with exclusive(self.path + ".lock"):
             if (cand, seed) in run_keys(self._recorded()):
-                LOG.warning("benchmark run %d/%d: %s seed %d was recorded meanwhile by another process (an unsharded "
-                            "run beside shards?); not written twice", number, total, name, seed)
-                return
+                LOG.warning("benchmark run %d/%d: %s seed %d was recorded meanwhile by another process; not written "
+                            "twice", number, total, name, seed)
+                return True
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
         LOG.info("benchmark run %d/%d: %s seed %d: test top-1 %.4f (%d images), %.0f s", number, total, name, seed,
                  row["top1"], row["test_images"], row["seconds"])
+        return True
 
 
 def train_one(cfg) -> dict:

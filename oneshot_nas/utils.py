@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from typing import Optional
 
 import numpy as np
 
@@ -137,22 +138,41 @@ class FolderLock:
         self.path, self.what, self.fd = os.path.join(folder, name), what, None
 
     def acquire(self) -> "FolderLock":
-        import fcntl
-
-        from .errors import OneShotError
+        from .errors import FolderInUse
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise OneShotError(f"{os.path.dirname(self.path)} is in use by {self.what} (PID {holder}); wait for it "
-                               "to finish or stop it, or choose another output folder") from None
+        holder = self._lock(fd)
+        if holder is not None:
+            raise FolderInUse(os.path.dirname(self.path), f"{os.path.dirname(self.path)} is in use by {self.what} "
+                              f"(PID {holder}); wait for it to finish or stop it, or choose another output folder")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return self
+
+    @staticmethod
+    def _lock(fd: int) -> Optional[str]:
+        """Lock ``fd``; on failure close it and return the holder's PID as written in the file."""
+        import fcntl
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            return holder
+
+    @classmethod
+    def holder(cls, folder: str, name: str = ".lock") -> Optional[str]:
+        """The PID of the live process holding ``folder``'s lock, or None when it is free (or was never taken)."""
+        path = os.path.join(folder, name)
+        if not os.path.exists(path):
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        holder = cls._lock(fd)
+        if holder is None:
+            os.close(fd)  # free: let it go at once
+        return holder
 
     def release(self) -> None:
         if self.fd is not None:

@@ -4,7 +4,8 @@
 # same network flags, each trained from scratch for seeds 0 and 1 with the recipe of train_oneshot.sh
 # (configs/oneshot_fashion-mnist.json: 2 epochs over the 50,000 training images left after the 10,000-image
 # hold-out) and tested on all 10,000 test images. Hours on 2 cores: it resumes when run again (kill it at any time). Extra arguments are passed on;
-# e.g. two one-thread shards: OMP_NUM_THREADS=1 sh scripts/benchmark.sh --shard 1/2 & (and the same with 2/2).
+# e.g. two one-thread processes sharing the runs: OMP_NUM_THREADS=1 sh scripts/benchmark.sh & started twice (each
+# skips the runs the other is training; --shard K/N splits the subnets beforehand instead).
 . "$(dirname "$0")/common.sh"
 OUT=${OUT:-benchmarks/fashion-mnist.jsonl}
 exec $PYTHON -m oneshot_nas benchmark --config configs/oneshot_fashion-mnist.json --max-flops 7 --flop-max -1 --out "$OUT" \

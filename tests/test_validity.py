@@ -262,6 +262,23 @@ def test_benchmark_shards_share_one_file_without_losing_or_repeating_a_run(tmp_p
     # a run recorded meanwhile by another process (overlapping shards) is not written a second time
     Benchmark(path, work, plan, "test")._one("random-00", subnets["random-00"], 0, train)
     assert len(read_benchmark(path)) == len(rows)
+    # a run whose folder another live process holds is left to it: not trained, not recorded here
+    from oneshot_nas.utils import FolderLock
+    fresh = str(tmp_path / "fresh.jsonl")
+    held = os.path.join(work, "random-01-seed0")
+    trained = []
+    with FolderLock(held, "a test"):
+        assert FolderLock.holder(held) == str(os.getpid())
+        Benchmark(fresh, work, plan, "test").run(lambda cfg: trained.append(cfg.save_dir) or train(cfg))
+    assert held not in trained and len(trained) == len(rows) - 1
+    assert ("random-01", 0) not in {(r["name"], r["seed"]) for r in read_benchmark(fresh)}
+    assert FolderLock.holder(held) is None
+    # ... also when it is taken between the look and the start (the training's own lock refuses it)
+    from oneshot_nas.errors import FolderInUse
+
+    def taken(cfg):
+        raise FolderInUse(cfg.save_dir, "in use")
+    assert Benchmark(fresh, work, plan, "test")._one("random-01", subnets["random-01"], 0, taken) is False
     for bad in ("0/2", "3/2", "2", "a/b"):
         with pytest.raises(OneShotError, match="--shard takes K/N"):
             parse_shard(bad)

@@ -42,9 +42,10 @@ def register(sub) -> None:
     g.add_argument("--zoo", default="OneShot,OneShot-S+,SPOS-block-only",
                    help="published architectures added, with the same network flags (comma list; '' for none)")
     g.add_argument("--shard", default="1/1", metavar="K/N",
-                   help="train only every N-th subnet from the K-th (both seeds), so N processes started with 1/N .. "
-                        "N/N share the file; on a CPU box, two one-thread shards train ~28%% more images per "
-                        "second than one two-thread process (default 1/1: all)")
+                   help="train only every N-th subnet from the K-th (both seeds) (default 1/1: all). Processes "
+                        "share one file anyway (each skips the runs another is training), so shards are only a "
+                        "fixed split; on a CPU box, two one-thread processes train ~28%% more images per second "
+                        "than one two-thread process")
     from ..search.constraints import Constraints
     options.add_options(p, Constraints, skip=("max_latency",))
     p.set_defaults(func=cmd_benchmark)
