@@ -303,6 +303,17 @@ def test_search_command_errors_are_clear(supernet_file, tmp_path):
     assert out.returncode == 2 and "nowhere" in out.stderr and "do not exist" in out.stderr
 
 
+def test_ensemble_params_from_a_comma_list_or_a_presets_list(tmp_path):
+    from oneshot_nas.cli.search import ensemble_from_args
+    first = str(tmp_path / "a.params")
+    for given in ("b.params, c", ["b.params", "c"]):
+        members = ensemble_from_args(given, first, {}, must_exist=False)
+        assert members == ["b.params", "c"]
+    assert ensemble_from_args("", first, {}) is None
+    with pytest.raises(OneShotError, match="names no supernet"):
+        ensemble_from_args(" , ", first, {}, must_exist=False)
+
+
 def test_a_search_with_an_ensemble_records_each_supernets_score(supernet_file, tmp_path):
     twin = tmp_path / "twin"  # a second supernet of the same network (here the same weights: the mean is the same)
     twin.mkdir()

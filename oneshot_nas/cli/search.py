@@ -88,7 +88,8 @@ def ensemble_from_args(given, first: str, saved: dict, must_exist: bool = True):
     the candidates are scored on."""
     if not given:
         return None
-    members = [supernet_params_path(p.strip(), must_exist) for p in given.split(",") if p.strip()]
+    items = given if isinstance(given, list) else given.split(",")  # a list in a preset (as --print-config shows)
+    members = [supernet_params_path(p.strip(), must_exist) for p in items if p.strip()]
     if not members:
         raise OneShotError(f"--ensemble-params {given!r} names no supernet; give a comma list of .params files "
                            "or `train` save dirs")
