@@ -207,7 +207,7 @@ class Benchmark:
             LOG.info("benchmark run %d/%d: %s (%s), seed %d, in %s", number, total, name, cand, seed, run_dir)
             tic = time.time()
             try:
-                return self._record(name, cfg, train(cfg), time.time() - tic)
+                return self._record(name, number, cfg, train(cfg), time.time() - tic)
             except FolderInUse as e:  # taken by another process between the look and the start
                 if os.path.realpath(e.folder) != os.path.realpath(run_dir):
                     raise
@@ -216,10 +216,9 @@ class Benchmark:
                  holder)
         return False
 
-    def _record(self, name: str, cfg, record: dict, seconds: float) -> bool:
-        """Append the line of a finished run (once, whoever finishes it)."""
-        cand, seed, run_dir = cfg.candidate, cfg.seed, cfg.save_dir
-        number, total = self.runs.index((name, cand, seed)) + 1, len(self.runs)
+    def _record(self, name: str, number: int, cfg, record: dict, seconds: float) -> bool:
+        """Append the line of finished run ``number`` (1-based, plan order), once whoever finishes it."""
+        cand, seed, run_dir, total = cfg.candidate, cfg.seed, cfg.save_dir, len(self.runs)
         cost = formula_cost(cfg.search_space, Candidate.parse(cand))
         row = {"candidate": cand, "name": name, "seed": seed, "top1": 1.0 - record["val_err_top1"],
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
