@@ -104,7 +104,8 @@ def test_pipeline_runs_every_step_and_a_rerun_finds_them_done(tmp_path):
 
 
 @pytest.mark.slow
-def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_benchmark(tmp_path):
+@pytest.mark.parametrize("parallel", ["0", "1"])
+def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_benchmark(tmp_path, parallel):
     recipe = ["--num-epochs", "1", "--train-limit", "64", "--batch-size", "32"]
     bench = tmp_path / "bench.jsonl"
     run = subprocess.run([sys.executable, "-m", "oneshot_nas", "benchmark", "--config", "configs/oneshot_fashion-mnist.json",
@@ -113,16 +114,22 @@ def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_be
                          cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "OMP_NUM_THREADS": "2",
-           "PIPELINE_SEEDS": "0 1", "BENCHMARK": str(bench), "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3",
+           "PIPELINE_SEEDS": "0 1", "PARALLEL": parallel, "BENCHMARK": str(bench), "SUPERNET_ARGS": " ".join(TINY), "RANDOM_N": "3",
            "SEARCH_ARGS": "--population-size 4 --retain-length 2 --search-iters 2 --update-bn-images 32 --val-images 64",
            "FINAL_ARGS": " ".join(recipe),
            "RANK_ARGS": "--dataset fashion-mnist --holdout 10000 --val-split holdout --update-bn-images 32 --val-images 256"}
+    if parallel == "1":
+        del env["OMP_NUM_THREADS"]  # side by side, each pipeline then takes one thread
     run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     for seed in (0, 1):  # each pipeline seed drives its own supernet and trains its picks with that seed
         assert json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "config.json"))["seed"] == seed
         assert json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "search" / "config.json"))["seed"] == seed
+        # side by side, each seed's pipeline writes its own log
+        log = tmp_path / "pick-study" / f"seed-{seed}" / "pipeline.log"
+        assert log.exists() == (parallel == "1")
+        assert parallel == "0" or "=== pipeline: 5/5 report ===" in log.read_text()
     report = (tmp_path / "pick-study" / "report.md").read_text()
     assert "| searched |" in report and "| oneshot |" in report and " ± " in report
     assert "Against the 3 random subnets of" in report and "searched minus random-best, paired by seed (0, 1)" in report
@@ -131,3 +138,15 @@ def test_pick_study_runs_a_pipeline_per_seed_and_places_the_picks_against_the_be
     for seed in (0, 1):  # and each seed's supernet ranks the benchmark's 4 subnets
         pairs = json.load(open(tmp_path / "pick-study" / f"seed-{seed}" / "rank-study" / "pairs.json"))
         assert len(pairs) == 4 and {"candidate", "flops", "params", "supernet_top1", "standalone_top1"} <= set(pairs[0])
+
+
+def test_pick_study_side_by_side_names_the_seeds_whose_pipeline_failed(tmp_path):
+    env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "PIPELINE_SEEDS": "3 4",
+           "PARALLEL": "1", "SUPERNET_ARGS": "--no-such-option"}
+    run = subprocess.run(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, capture_output=True,
+                         text=True)
+    assert run.returncode == 1
+    assert "the pipeline of seed(s) 3 4 failed" in run.stderr and "run again to resume" in run.stderr
+    for seed in (3, 4):  # each log holds its own pipeline's error
+        assert "--no-such-option" in (tmp_path / "pick-study" / f"seed-{seed}" / "pipeline.log").read_text()
+    assert not (tmp_path / "pick-study" / "report.md").exists()
