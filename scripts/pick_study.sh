@@ -7,7 +7,7 @@
 # seed's supernet ranked against the benchmark (`rank-study --benchmark`, scored on the whole 10,000-image hold-out:
 # $SAVE_ROOT/pick-study/seed-S/rank-study/{rank_study.json,pairs.json,rank_study.png}).
 # About 40 min per seed on 2 cores; every step resumes, so run it again after a kill. PARALLEL=1 runs the seeds'
-# pipelines side by side instead, each with OMP_NUM_THREADS threads (default 1 here) and its log in
+# pipelines side by side instead, each with OMP_NUM_THREADS threads (default 1 here) and its log appended to
 # $SAVE_ROOT/pick-study/seed-S/pipeline.log: one-thread processes use the two cores better than one two-thread
 # process does, when there are at least as many seeds as cores. SUPERNET_ARGS, SEARCH_ARGS,
 # RANDOM_N pass on to pipeline.sh; BENCHMARK names the benchmark file; FINAL_ARGS (default empty) must leave the
@@ -28,11 +28,14 @@ pipeline() {  # the whole pipeline for pipeline seed $1
         SEARCH_ARGS="--seed $1 ${SEARCH_ARGS:-}" sh scripts/pipeline.sh
 }
 if [ "$PARALLEL" = 1 ]; then
+    # A script's background jobs ignore Ctrl-C (SIGINT), so they would outlive it: stop the whole group instead
+    # (every step resumes from its last checkpoint when the study runs again).
+    trap 'trap - INT; echo "pick study: interrupted; stopping the seeds pipelines" >&2; kill 0' INT
     started=""
     for seed in $PIPELINE_SEEDS; do
         mkdir -p "$ROOT/seed-$seed"
         echo "=== pick study: pipeline seed $seed in $ROOT/seed-$seed, in the background (log: pipeline.log there) ===" >&2
-        (export OMP_NUM_THREADS="${THREADS_GIVEN:-1}"; pipeline "$seed") > "$ROOT/seed-$seed/pipeline.log" 2>&1 &
+        (export OMP_NUM_THREADS="${THREADS_GIVEN:-1}"; pipeline "$seed") >> "$ROOT/seed-$seed/pipeline.log" 2>&1 &
         started="$started $!:$seed"
     done
     failed=""

@@ -2,8 +2,10 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -150,3 +152,37 @@ def test_pick_study_side_by_side_names_the_seeds_whose_pipeline_failed(tmp_path)
     for seed in (3, 4):  # each log holds its own pipeline's error
         assert "--no-such-option" in (tmp_path / "pick-study" / f"seed-{seed}" / "pipeline.log").read_text()
     assert not (tmp_path / "pick-study" / "report.md").exists()
+
+
+def test_ctrl_c_stops_the_pick_studys_pipelines_side_by_side(tmp_path):
+    env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "PIPELINE_SEEDS": "0 1",
+           "PARALLEL": "1", "SUPERNET_ARGS": " ".join(TINY + ["--num-epochs", "1000"])}
+    study = subprocess.Popen(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    supernets = [tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "history.jsonl" for seed in (0, 1)]
+    try:
+        deadline = time.time() + 120
+        while not all(p.exists() for p in supernets) and time.time() < deadline:  # both are training
+            time.sleep(0.5)
+        assert all(p.exists() for p in supernets) and study.poll() is None
+        os.killpg(study.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert study.wait(timeout=60) != 0 and "interrupted" in study.stderr.read()
+        deadline = time.time() + 60  # SIGTERM lets each training end its step and exit
+        while _group(study.pid) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _group(study.pid) == []  # no pipeline outlives the study
+    finally:
+        if _group(study.pid):
+            os.killpg(study.pid, signal.SIGKILL)
+
+
+def _group(pgid):
+    """The live processes of process group ``pgid``."""
+    return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _in_group(pid, pgid)]
+
+
+def _in_group(pid, pgid):
+    try:
+        return os.getpgid(pid) == pgid
+    except ProcessLookupError:
+        return False
