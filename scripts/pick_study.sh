@@ -30,7 +30,7 @@ pipeline() {  # the whole pipeline for pipeline seed $1
 if [ "$PARALLEL" = 1 ]; then
     # A script's background jobs ignore Ctrl-C (SIGINT), so they would outlive it: stop the whole group instead
     # (every step resumes from its last checkpoint when the study runs again).
-    trap 'trap - INT; echo "pick study: interrupted; stopping the seeds pipelines" >&2; kill 0' INT
+    trap "trap - INT; echo \"pick study: interrupted; stopping every seed's pipeline\" >&2; kill 0" INT
     started=""
     for seed in $PIPELINE_SEEDS; do
         mkdir -p "$ROOT/seed-$seed"

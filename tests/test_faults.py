@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from mxnet import nd
 
+from conftest import wait_for
 from oneshot_nas.checkpoints import PAUSE_ENV
 from oneshot_nas.data import FASHION_MNIST_DIR
 
@@ -33,13 +34,6 @@ def start(argv, log, env=ENV):
 def run(argv, env=ENV):
     return subprocess.run([sys.executable, "-m", "oneshot_nas", *argv], cwd=REPO, env=env, capture_output=True,
                           text=True)
-
-
-def wait_for(path, proc, seconds=300):
-    deadline = time.time() + seconds
-    while time.time() < deadline and proc.poll() is None and not os.path.exists(path):
-        time.sleep(0.02)
-    return os.path.exists(path)
 
 
 def arrays(path):

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import wait_for
 from oneshot_nas.data import FASHION_MNIST_DIR
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
@@ -161,10 +162,7 @@ def test_ctrl_c_stops_the_pick_studys_pipelines_side_by_side(tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     supernets = [tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "history.jsonl" for seed in (0, 1)]
     try:
-        deadline = time.time() + 120
-        while not all(p.exists() for p in supernets) and time.time() < deadline:  # both are training
-            time.sleep(0.5)
-        assert all(p.exists() for p in supernets) and study.poll() is None
+        assert all(wait_for(p, study, 120) for p in supernets) and study.poll() is None  # both are training
         os.killpg(study.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert study.wait(timeout=60) != 0 and "interrupted" in study.stderr.read()
         deadline = time.time() + 60  # SIGTERM lets each training end its step and exit
