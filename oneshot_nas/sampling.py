@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -99,6 +99,14 @@ class SamplingOptions:
                                       "their blocks a random permutation of the choices in every layer (each "
                                       "with its own channels, in the box) and their gradients averaged: every "
                                       "block gets an update in every step (FairNAS); about 4x the work per step", group=SAMPLING)
+    # ours (few-shot NAS, Zhao et al. 2021), not the original's: one supernet's shared weights serve every block
+    # of a layer in every context; a sub-supernet per block of one layer shares them among fewer paths
+    split_layer: Optional[int] = option(None, "train a few-shot sub-supernet: every path takes --split-block at "
+                                              "this choice layer (0-based); start it from a trained supernet "
+                                              "(--resume-params) and score with `search --few-shot-params`",
+                                        type=int, metavar="L", group=SAMPLING)
+    split_block: Optional[int] = option(None, "the block (0..3) every path takes at --split-layer", type=int,
+                                        metavar="B", group=SAMPLING)
     train_upper_constraints: Optional[str] = option(None, "upper corner of the FLOPs/params box, e.g. "
                                                     "flops-330-params-5.0", type=str, metavar="flops-M-params-M",
                                                     group=SAMPLING)
@@ -121,22 +129,33 @@ class SamplingOptions:
             raise OneShotError("--train-upper-constraints and --train-bottom-constraints go together; give both")
         return Box.parse(self.train_upper_constraints, self.train_bottom_constraints)
 
+    def split(self) -> Optional[Tuple[int, int]]:
+        """(layer, block) of a few-shot sub-supernet, or None."""
+        if self.split_layer is None and self.split_block is None:
+            return None
+        if self.split_layer is None or self.split_block is None:
+            raise OneShotError("--split-layer and --split-block go together (a sub-supernet fixes one block at one "
+                               "layer); give both, or neither")
+        return self.split_layer, self.split_block
+
     def sampler(self, space: SearchSpace, seed: int, table: Optional[LookupTable] = None) -> "PathSampler":
         box = self.box()
         return PathSampler(space, seed, epoch_start_cs=self.epoch_start_cs, cs_warm_up=self.cs_warm_up,
                            ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
-                           block_warm_up=self.block_warm_up, fair_blocks=self.fair_blocks,
+                           block_warm_up=self.block_warm_up, fair_blocks=self.fair_blocks, split=self.split(),
                            constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
                            box=box, table=table if table is not None or box is None else LookupTable.build(
                                space, method="symbol" if self.flop_param_method == "symbol" else "formula"))
 
 
 def draw_companions(rng: np.random.Generator, candidate: Candidate, block_choices: Sequence[int],
-                    size: int) -> tuple:
-    """Per layer, ``size - 1`` distinct blocks other than the candidate's own, drawn uniformly (sorted)."""
-    return tuple(tuple(sorted(int(b) for b in rng.choice([o for o in block_choices if o != gene], size - 1,
-                                                          replace=False)))
-                 for gene in candidate.blocks)
+                    size: int, split_layer: Optional[int] = None) -> tuple:
+    """Per layer, ``size - 1`` distinct blocks other than the candidate's own, drawn uniformly (sorted); none at a
+    sub-supernet's split layer, whose block is fixed."""
+    return tuple(() if layer == split_layer else
+                 tuple(sorted(int(b) for b in rng.choice([o for o in block_choices if o != gene], size - 1,
+                                                         replace=False)))
+                 for layer, gene in enumerate(candidate.blocks))
 
 
 class PathSampler:
@@ -146,7 +165,7 @@ class PathSampler:
                  ignore_first_two_cs: bool = False, use_all_channels: bool = False,
                  block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
                  box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0,
-                 fair_blocks: bool = False):
+                 fair_blocks: bool = False, split: Optional[Tuple[int, int]] = None):
         if constraint_method not in CONSTRAINT_METHODS:
             raise OneShotError(f"unknown --train-constraint-method {constraint_method!r}; "
                                f"choose one of {', '.join(CONSTRAINT_METHODS)}")
@@ -161,13 +180,23 @@ class PathSampler:
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
         self.method, self.box, self.block_warm_up = constraint_method, box, block_warm_up
         self.fair_blocks = fair_blocks
+        self.split = split
+        # the blocks each layer may take: a sub-supernet's split layer only its own
+        self.layer_blocks = [list(self.block_choices)] * space.num_layers
+        if split is not None:
+            layer, block = split
+            if not 0 <= layer < space.num_layers or block not in self.block_choices:
+                raise OneShotError(f"--split-layer {layer} --split-block {block}: the layer is one of 0..."
+                                   f"{space.num_layers - 1} and the block one of {list(self.block_choices)}")
+            self.layer_blocks[layer] = [block]
         self.table = table if table is not None else LookupTable.build(space)
         self.check = LimitCheck(CostModel(self.table), box.limits()) if box is not None else None
         self._reachable_cache = {}
         if self.check is not None:
-            self.check.require_reachable(self.block_choices, fix=f"the box {box.describe()} is unreachable in the "
-                                                               "whole search space: widen it")
-        self.evolution = StrollingEvolution(self.table, box, self.rng) if constraint_method == "evolution" else None
+            self.check.require_reachable(self.layer_blocks, fix=f"the box {box.describe()} is unreachable in the "
+                                                              "whole search space: widen it")
+        self.evolution = (StrollingEvolution(self.table, box, self.rng, fix=self._split)
+                          if constraint_method == "evolution" else None)
         self.unmet = 0  # paths handed out outside the box (box unreachable under the warm-up range)
 
     # ---- schedule -------------------------------------------------------------------------
@@ -177,17 +206,31 @@ class PathSampler:
     def _reachable(self, channels) -> bool:
         """Can paths over these channel genes land in the box? (cached: asked once per iteration)"""
         if channels not in self._reachable_cache:
-            self._reachable_cache[channels] = not self.check.unreachable(self.block_choices, channels)
+            self._reachable_cache[channels] = not self.check.unreachable(self.layer_blocks, channels)
         return self._reachable_cache[channels]
 
     # ---- sampling -------------------------------------------------------------------------
+    def _split_blocks(self, blocks: tuple) -> tuple:
+        """The blocks with a sub-supernet's split block at its split layer (drawn as a whole supernet draws, then
+        fixed: the same random numbers as without a split, and the box checked after)."""
+        if self.split is None:
+            return blocks
+        layer, block = self.split
+        return blocks[:layer] + (block,) + blocks[layer + 1:]
+
+    def _split(self, candidate: Candidate) -> Candidate:
+        return Candidate(self._split_blocks(candidate.blocks), candidate.channels)
+
+    def _draw(self, channels) -> Candidate:
+        return self._split(self.space.sample(self.rng, self.block_choices, channels))
+
     def sample(self, epoch: int) -> Candidate:
         channels = self.channel_genes(epoch)
         if self.method == "none" or not self._reachable(channels):
             # Before channel selection widens, the box may be out of reach: train unconstrained then.
             if self.method != "none":
                 self.unmet += 1
-            return self.space.sample(self.rng, self.block_choices, channels)
+            return self._draw(channels)
         if self.method == "random":
             return self._rejection(channels)
         return self.evolution.step(self.block_choices, channels)
@@ -195,13 +238,14 @@ class PathSampler:
     def paths(self, epoch: int) -> List[Candidate]:
         """The paths of one training step: one, or under ``--fair-blocks`` (once single paths are trained) one per
         block choice, the first drawn as :meth:`sample` draws it, the others' blocks, layer by layer, the other
-        choices in random order, so that each layer's blocks are a permutation of the choices."""
+        choices in random order, so that each layer's blocks are a permutation of the choices (but at a
+        sub-supernet's split layer, where every path takes the split block)."""
         first = self.sample(epoch)
         if not self.fair_blocks or averaged_blocks(epoch, self.block_warm_up, len(self.block_choices)) > 1:
             return [first]
         others = [self.rng.permutation([b for b in self.block_choices if b != gene]) for gene in first.blocks]
         channels = self.channel_genes(epoch)
-        return [first] + [self._with_channels(tuple(int(layer[k]) for layer in others), channels)
+        return [first] + [self._with_channels(self._split_blocks(tuple(int(layer[k]) for layer in others)), channels)
                           for k in range(len(self.block_choices) - 1)]
 
     def _with_channels(self, blocks: tuple, channels) -> Candidate:
@@ -218,10 +262,12 @@ class PathSampler:
         """The blocks averaged with each layer's own during ``--block-warm-up`` (per layer, distinct others drawn
         uniformly), or None when single paths are trained."""
         size = averaged_blocks(epoch, self.block_warm_up, len(self.block_choices))
-        return draw_companions(self.rng, candidate, self.block_choices, size) if size > 1 else None
+        return (draw_companions(self.rng, candidate, self.block_choices, size,
+                                 self.split[0] if self.split else None)
+                if size > 1 else None)
 
     def _rejection(self, channels) -> Candidate:
-        return self.check.draw(lambda: self.space.sample(self.rng, self.block_choices, channels), MAX_REJECTION_TRIES,
+        return self.check.draw(lambda: self._draw(channels), MAX_REJECTION_TRIES,
                                "the box is too small a corner of the space: widen it or use "
                                "--train-constraint-method evolution")
 
@@ -250,8 +296,9 @@ class StrollingEvolution:
 
     def __init__(self, table: LookupTable, box: Box, rng: np.random.Generator, flops_bins: int = 7,
                  param_levels: int = 8, parents: int = 5, children: int = 10, mutate: float = 0.1,
-                 max_rounds: int = 40):
+                 max_rounds: int = 40, fix=lambda candidate: candidate):
         self.table, self.box, self.rng = table, box, rng
+        self.fix = fix  # applied to every proposal before its costs are looked at (a sub-supernet's split)
         self.space = table.space
         self.check = LimitCheck(CostModel(table), box.limits())
         # 7 bins: 20M each for the original's 190M..330M box, and the same shape for any other box
@@ -272,7 +319,7 @@ class StrollingEvolution:
         return self.walk[bin_index], band, downward
 
     def _in_box_samples(self, blocks, channels, n):
-        return [self.check.draw(lambda: self.space.sample(self.rng, blocks, channels), MAX_REJECTION_TRIES,
+        return [self.check.draw(lambda: self.fix(self.space.sample(self.rng, blocks, channels)), MAX_REJECTION_TRIES,
                                 "strolling evolution found no parents: widen the box") for _ in range(n)]
 
     def _child(self, blocks, channels) -> Candidate:
@@ -282,7 +329,7 @@ class StrollingEvolution:
                    for g in child.blocks]
         genes_c = [int(self.rng.choice(channels)) if (self.rng.random() < self.mutate or g not in channels) else g
                    for g in child.channels]
-        return Candidate(tuple(genes_b), tuple(genes_c))
+        return self.fix(Candidate(tuple(genes_b), tuple(genes_c)))
 
     def step(self, blocks, channels) -> Candidate:
         if len(self.parents) < self.n_parents or any(
