@@ -109,9 +109,9 @@ def _interval(ci: Optional[List[float]]) -> str:
 # against a stand-alone benchmark (no training here: the benchmark file is the ground truth)
 # ---------------------------------------------------------------------------------------------
 # What a supernet score depends on: a resumed study may reuse its memo only when all of these are the same.
-SCORING_FIELDS = ("supernet_params", "ensemble_params", "dataset", "data_dir", "use_rec", "rec_train", "rec_val",
-                  "holdout", "holdout_seed", "val_split", "val_images", "update_bn_images", "shuffle_train", "seed",
-                  "space")
+SCORING_FIELDS = ("supernet_params", "ensemble_params", "few_shot_params", "dataset", "data_dir", "use_rec",
+                  "rec_train", "rec_val", "holdout", "holdout_seed", "val_split", "val_images", "update_bn_images",
+                  "shuffle_train", "seed", "space")
 
 
 def check_scoring(cfg: SearchConfig) -> None:
@@ -119,7 +119,8 @@ def check_scoring(cfg: SearchConfig) -> None:
     memo of OUT_DIR; the first call writes the settings to OUT_DIR/scoring.json."""
     now = {k: getattr(cfg, k) for k in SCORING_FIELDS}
     now["supernet_params"] = os.path.abspath(cfg.supernet_params)
-    now["ensemble_params"] = [os.path.abspath(p) for p in cfg.ensemble_params] if cfg.ensemble_params else None
+    for name in ("ensemble_params", "few_shot_params"):
+        now[name] = [os.path.abspath(p) for p in getattr(cfg, name)] if getattr(cfg, name) else None
     now = json.loads(json.dumps(now))
     path = os.path.join(cfg.out_dir, "scoring.json")
     if os.path.exists(path):
@@ -187,7 +188,8 @@ def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, b
     rankers = compare_rankers(rows, bootstrap=bootstrap, seed=cfg.seed)
     result = {**rankers["supernet"], "truth": f"mean test top-1 over seeds in {benchmark_path}",
               "supernet_split": cfg.val_split, "baselines": {k: v for k, v in rankers.items() if k != "supernet"},
-              "supernet_params": cfg.supernet_params, "ensemble_params": cfg.ensemble_params, "subnets": rows}
+              "supernet_params": cfg.supernet_params, "ensemble_params": cfg.ensemble_params,
+              "few_shot_params": cfg.few_shot_params, "subnets": rows}
     atomic_write_text(os.path.join(cfg.out_dir, "rank_study.json"), json.dumps(result, indent=1))
     atomic_write_text(os.path.join(cfg.out_dir, "pairs.json"), json.dumps(rows, indent=1))
     from . import plots

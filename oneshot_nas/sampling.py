@@ -186,7 +186,7 @@ class PathSampler:
         if split is not None:
             layer, block = split
             if not 0 <= layer < space.num_layers or block not in self.block_choices:
-                raise OneShotError(f"--split-layer {layer} --split-block {block}: the layer is one of 0..."
+                raise OneShotError(f"--split-layer {layer} --split-block {block}: the layer is one of 0.."
                                    f"{space.num_layers - 1} and the block one of {list(self.block_choices)}")
             self.layer_blocks[layer] = [block]
         self.table = table if table is not None else LookupTable.build(space)

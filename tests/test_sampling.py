@@ -157,3 +157,50 @@ def test_fair_blocks_permute_each_layers_blocks_over_the_step_paths_in_the_box()
     # without a box, the widths are unconstrained draws; the option off keeps one path per step
     free = SamplingOptions(fair_blocks=True).sampler(space, seed=1)
     assert len(free.paths(0)) == space.num_blocks and len(plain.paths(5)) == 1
+
+
+@pytest.mark.parametrize("method", ["none", "random", "evolution"])
+def test_a_sub_supernet_fixes_its_block_at_its_layer_in_every_path(method):
+    """--split-layer/--split-block (few-shot): every path of every step (the block warm-up's companions and the fair
+    paths too) takes the split block at the split layer, inside the box; elsewhere paths vary as before."""
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    box = {} if method == "none" else dict(train_upper_constraints="flops-7-params-100",
+                                           train_bottom_constraints="flops-0-params-0", train_constraint_method=method)
+    sampler = SamplingOptions(block_warm_up=2, fair_blocks=True, split_layer=5, split_block=3, **box).sampler(
+        space, seed=0)
+    seen = set()
+    for epoch in (0, 1, 2, 3):
+        for _ in range(10):
+            paths = sampler.paths(epoch)
+            companions = sampler.companions(paths[0], epoch)
+            assert all(p.blocks[5] == 3 for p in paths)
+            if companions is not None:  # the warm-up averages other blocks everywhere but at the split layer
+                assert companions[5] == () and all(len(c) == len(companions[0]) for c in companions[:5])
+            if method != "none":
+                assert all(sampler.box.contains(sampler.table.cost(p)) for p in paths)
+            seen.update(p.blocks[4] for p in paths)
+    assert seen == {0, 1, 2, 3}
+
+
+def test_a_split_draws_the_unsplit_paths_with_its_block_put_in():
+    """Without a box the same random numbers give the same paths but at the split layer: the split changes nothing
+    else, and a sampler without it is unchanged."""
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10)
+    whole, split = (SamplingOptions(split_layer=layer, split_block=block).sampler(space, seed=7)
+                    for layer, block in ((None, None), (0, 1)))
+    for epoch in range(3):
+        a, b = whole.sample(epoch), split.sample(epoch)
+        assert b.blocks == (1,) + a.blocks[1:] and b.channels == a.channels
+
+
+def test_split_options_are_checked():
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10)
+    with pytest.raises(OneShotError, match="--split-layer and --split-block go together"):
+        SamplingOptions(split_layer=3).sampler(space, seed=0)
+    with pytest.raises(OneShotError, match="--split-layer 20 --split-block 1: the layer is one of 0..19"):
+        SamplingOptions(split_layer=20, split_block=1).sampler(space, seed=0)
+    with pytest.raises(OneShotError, match="the block one of"):
+        SamplingOptions(split_layer=2, split_block=4).sampler(space, seed=0)

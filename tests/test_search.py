@@ -280,6 +280,82 @@ def test_search_command_writes_records_best_and_plots_and_resumes_after_sigkill(
     assert changed.returncode == 2 and "mutate_chance" in changed.stderr
 
 
+def test_few_shot_scores_each_candidate_on_the_sub_supernet_of_its_block(supernet):
+    """--few-shot-params: a candidate with block b at the split layer scores exactly what sub-supernet b alone gives
+    it (the others are not asked)."""
+    mx.random.seed(5)
+    subs = [supernet]
+    for _ in range(SPACE.num_blocks - 1):
+        net = Supernet(SPACE)
+        net.initialize()
+        subs.append(net)
+    bn, val = batches(7, (16, 16)), batches(8, (40,))
+    few_shot = Evaluator(subs[0], bn, val, [mx.cpu()], ensemble=subs[1:], few_shot_layer=2)
+    rng = np.random.default_rng(11)
+    for block in (0, 1, 3):
+        drawn = SPACE.sample(rng)
+        cand = Candidate(drawn.blocks[:2] + (block,) + drawn.blocks[3:], drawn.channels)
+        alone = Evaluator(subs[block], bn, val, [mx.cpu()])(cand)
+        routed = few_shot(cand)
+        assert (routed.top1, routed.top5, routed.top1_by_supernet) == (alone.top1, alone.top5, ())
+    with pytest.raises(OneShotError, match="one sub-supernet per block"):
+        Evaluator(subs[0], bn, val, [mx.cpu()], ensemble=subs[1:2], few_shot_layer=2)
+
+
+def sub_supernets(supernet_file, tmp_path, splits):
+    """Copies of the supernet file, each with the run config of a sub-supernet split at (layer, block)."""
+    folders = []
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for layer, block in splits:
+        folder = tmp_path / f"split-{layer}-{block}-{len(folders)}"
+        folder.mkdir(exist_ok=True)
+        (folder / "last.params").write_bytes((supernet_file / "last.params").read_bytes())
+        (folder / "config.json").write_text(json.dumps({"space": SPACE.to_dict(), "sampling": {
+            "split_layer": layer, "split_block": block}}))
+        folders.append(str(folder))
+    return folders
+
+
+def test_few_shot_params_are_ordered_by_block_and_checked(supernet_file, tmp_path):
+    from oneshot_nas.cli.search import few_shot_from_args
+    first, saved = str(supernet_file / "last.params"), {"space": SPACE.to_dict()}
+
+    calls = []
+
+    def members(splits):
+        calls.append(splits)
+        folders = sub_supernets(supernet_file, tmp_path / f"call{len(calls)}", splits)
+        return few_shot_from_args(",".join(folders), first, saved, 4)
+    layer, files = members([(6, 2), (6, 0), (6, 3), (6, 1)])
+    assert layer == 6 and [json.loads(open(os.path.join(os.path.dirname(f), "config.json")).read())["sampling"][
+        "split_block"] for f in files] == [0, 1, 2, 3]
+    with pytest.raises(OneShotError, match=r"no sub-supernet of block\(s\) \[3\] at layer 6"):
+        members([(6, 0), (6, 1), (6, 2)])
+    with pytest.raises(OneShotError, match="both the sub-supernet of block 1"):
+        members([(6, 0), (6, 1), (6, 1), (6, 3)])
+    with pytest.raises(OneShotError, match=r"split on different layers \[5, 6\]"):
+        members([(6, 0), (6, 1), (5, 2), (6, 3)])
+    with pytest.raises(OneShotError, match="is not a few-shot sub-supernet"):
+        few_shot_from_args(str(supernet_file), first, saved, 4)
+    assert few_shot_from_args(None, first, saved, 4) == (None, None)
+
+
+def test_a_search_with_few_shot_sub_supernets_routes_and_records_them(supernet_file, tmp_path):
+    subs = sub_supernets(supernet_file, tmp_path, [(0, b) for b in (3, 2, 1, 0)])
+    out = tmp_path / "s"
+    cmd = search_cmd(supernet_file, out, "--few-shot-params", ",".join(subs), "--search-mode", "random")
+    cmd[cmd.index("--search-iters") + 1] = cmd[cmd.index("--population-size") + 1] = "2"
+    cmd[cmd.index("--retain-length") + 1] = "1"
+    run = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    best = json.loads((out / "best.json").read_text())
+    assert best["search"]["few_shot_params"] == [os.path.join(s, "last.params") for s in subs[::-1]]
+    assert "the few-shot sub-supernet of its block at layer 0" in (out / "search.log").read_text()
+    both = subprocess.run(search_cmd(supernet_file, tmp_path / "t", "--few-shot-params", ",".join(subs),
+                                     "--ensemble-params", subs[0]), env=env(), capture_output=True, text=True)
+    assert both.returncode == 2 and "give one of them" in both.stderr
+
+
 def test_search_command_errors_are_clear(supernet_file, tmp_path):
     def run(*extra, params=supernet_file):
         return subprocess.run(search_cmd(params, tmp_path / "x", *extra), env=env(), capture_output=True, text=True)

@@ -61,7 +61,7 @@ def register(sub) -> None:
 def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str) -> None:
     """Options of every command that scores candidates with a trained supernet."""
     add_config_arg(p)
-    options.add_options(p, SearchConfig, only=("supernet_params", "ensemble_params", "out_dir", "lookup_table",
+    options.add_options(p, SearchConfig, only=("supernet_params", "ensemble_params", "few_shot_params", "out_dir", "lookup_table",
                                                "seed"), defaults={"out_dir": out_dir})
     add_network_args(p, inherited_from=INHERITED)
     add_data_args(p, inherited_from=INHERITED)
@@ -82,29 +82,73 @@ def supernet_params_path(given: str, must_exist: bool = True) -> str:
     return params
 
 
-def ensemble_from_args(given, first: str, saved: dict, must_exist: bool = True):
-    """--ensemble-params A,B,... as params files, each checked to be a supernet of the same network flags and
-    hold-out as the first (``saved``: the first's config.json), so that no member was trained on the images
-    the candidates are scored on."""
+def params_list(given, flag: str, must_exist: bool = True):
+    """A comma list of supernets (.params files or `train` save dirs; a list in a preset, as --print-config shows it)
+    as params files, or None."""
     if not given:
         return None
-    items = given if isinstance(given, list) else given.split(",")  # a list in a preset (as --print-config shows)
+    items = given if isinstance(given, list) else given.split(",")
     members = [supernet_params_path(p.strip(), must_exist) for p in items if p.strip()]
     if not members:
-        raise OneShotError(f"--ensemble-params {given!r} names no supernet; give a comma list of .params files "
-                           "or `train` save dirs")
-    named = [os.path.abspath(p) for p in [first, *members]]
-    for path in members:
+        raise OneShotError(f"{flag} {given!r} names no supernet; give a comma list of .params files or `train` save "
+                           "dirs")
+    return members
+
+
+def require_alike(path: str, flag: str, first: str, saved: dict) -> dict:
+    """``path``'s run config, checked to be of the network flags, hold-out and dataset of --supernet-params
+    (``saved``: its config.json), so that no supernet was trained on the images candidates are scored on."""
+    other = RunFolder.of_params(path).config_or_empty()
+    for name in ("space", "holdout", "holdout_seed", "dataset"):
+        if saved and other and saved.get(name) != other.get(name):
+            raise OneShotError(f"{flag} {path} was trained with another {name} ({other.get(name)!r}) than "
+                               f"--supernet-params {first} ({saved.get(name)!r}); the supernets a search scores with "
+                               "share the network and the hold-out")
+    return other
+
+
+def ensemble_from_args(given, first: str, saved: dict, must_exist: bool = True):
+    """--ensemble-params A,B,... as params files, each of the network flags and hold-out of the first."""
+    members = params_list(given, "--ensemble-params", must_exist)
+    named = [os.path.abspath(p) for p in [first, *(members or [])]]
+    for path in members or []:
         if named.count(os.path.abspath(path)) > 1:
             raise OneShotError(f"--ensemble-params names {path} twice (or as --supernet-params too): an ensemble "
                                "averages different supernets")
-        other = RunFolder.of_params(path).config_or_empty()
-        for name in ("space", "holdout", "holdout_seed", "dataset"):
-            if saved and other and saved.get(name) != other.get(name):
-                raise OneShotError(f"--ensemble-params {path} was trained with another {name} ({other.get(name)!r}) "
-                                   f"than --supernet-params {first} ({saved.get(name)!r}); an ensemble's "
-                                   "supernets share the network and the hold-out")
+        require_alike(path, "--ensemble-params", first, saved)
     return members
+
+
+def few_shot_from_args(given, first: str, saved: dict, num_blocks: int, must_exist: bool = True):
+    """--few-shot-params A,B,C,D as (their split layer, the params files in block order), each of the network flags
+    and hold-out of --supernet-params, all split on one layer, one for every block; (None, None) without it."""
+    members = params_list(given, "--few-shot-params", must_exist)
+    if not members:
+        return None, None
+    by_block, layers = {}, set()
+    for path in members:
+        config = require_alike(path, "--few-shot-params", first, saved)
+        if not config and not must_exist:  # --print-config before the sub-supernets are trained
+            return None, members
+        sampling = config.get("sampling") or {}
+        layer, block = sampling.get("split_layer"), sampling.get("split_block")
+        if layer is None:
+            raise OneShotError(f"--few-shot-params {path} is not a few-shot sub-supernet (its run config names no "
+                               "--split-layer); train one per block with `train --split-layer L --split-block B "
+                               "--resume-params SUPERNET.params`")
+        if block in by_block:
+            raise OneShotError(f"--few-shot-params {by_block[block]} and {path} are both the sub-supernet of block "
+                               f"{block}; give one per block")
+        by_block[block] = path
+        layers.add(layer)
+    if len(layers) > 1:
+        raise OneShotError(f"--few-shot-params: the sub-supernets were split on different layers {sorted(layers)}; "
+                           "give the sub-supernets of one split")
+    missing = [b for b in range(num_blocks) if b not in by_block]
+    if missing:
+        raise OneShotError(f"--few-shot-params has no sub-supernet of block(s) {missing} at layer {min(layers)}: "
+                           "candidates with them could not be scored; train one per block")
+    return layers.pop(), [by_block[b] for b in range(num_blocks)]
 
 
 def search_config_from_args(args, log_name: str, side_effects: bool = True) -> SearchConfig:
@@ -121,8 +165,13 @@ def search_config_from_args(args, log_name: str, side_effects: bool = True) -> S
              else None for name in ("fixed_block_choices", "fixed_channel_choices")}
     constraints = options.values(options.from_args(Constraints, args))
     ensemble = ensemble_from_args(args.ensemble_params, params, saved, must_exist=side_effects)
+    layer, few_shot = few_shot_from_args(args.few_shot_params, params, saved, space.num_blocks, side_effects)
+    if ensemble and few_shot:
+        raise OneShotError("--ensemble-params averages whole supernets and --few-shot-params routes each candidate to "
+                           "one sub-supernet; give one of them")
     cfg = options.from_args(SearchConfig, args, space=space.to_dict(), supernet_params=params,
-                            ensemble_params=ensemble, constraints=constraints,
+                            ensemble_params=ensemble, few_shot_params=few_shot, few_shot_layer=layer,
+                            constraints=constraints,
                             **{k: v for k, v in split.items() if v is not None}, **fixed)
     if side_effects:
         os.makedirs(args.out_dir, exist_ok=True)

@@ -30,6 +30,14 @@ class SearchConfig(DataSource, Devices):
         None, "comma list of more supernets (.params files or `train` save dirs) trained like --supernet-params "
               "(same network flags and hold-out, other seeds): a candidate scores its mean top-1 / top-5 over all "
               "of them, at that many times the scoring work", type=str, metavar="A,B,...", group=SUPERNET)
+    # few-shot NAS (Zhao et al. 2021): sub-supernets split on one layer's block rank better than one supernet
+    few_shot_params: Optional[List[str]] = option(
+        None, "comma list of few-shot sub-supernets (`train --split-layer L --split-block B`: one per block of the "
+              "same layer L, with the network flags and hold-out of --supernet-params, normally the supernet they "
+              "were started from, which then only lends those and scores nothing): each candidate is scored on "
+              "the one trained with its block at layer L, at one supernet's scoring work", type=str,
+        metavar="A,B,C,D", group=SUPERNET)
+    few_shot_layer: Optional[int] = None  # the sub-supernets' split layer (from their config.json, by the CLI)
     out_dir: str = option("runs/search", "where records, state, plots and results go", group=SUPERNET)
     lookup_table: Optional[str] = option(None, "FLOPs/params table of this network config (default: built in "
                                                "memory from the formulas)", type=str, metavar="FILE",
@@ -80,7 +88,10 @@ class SearchConfig(DataSource, Devices):
 
     @property
     def supernets(self) -> List[str]:
-        """The supernet files a candidate is scored with: --supernet-params, then the ensemble's."""
+        """The supernet files candidates are scored with: --supernet-params, then the ensemble's; or the few-shot
+        sub-supernets, one per block of their split layer, in block order."""
+        if self.few_shot_params:
+            return list(self.few_shot_params)
         return [self.supernet_params, *(self.ensemble_params or [])]
 
     @property

@@ -5,7 +5,9 @@ supernet's sliced weights (``inherit_weights``): BN statistics are recalibrated 
 the fixed, seeded training subset, validation transform), then it runs the validation subset (hybridized
 on GPUs). The supernet's trained running statistics therefore stay in memory untouched and nothing is
 reloaded from disk; the subnet does only the candidate's own work. With an ensemble (``--ensemble-params``)
-every supernet scores the candidate so, on the same images, and the candidate's score is their mean.
+every supernet scores the candidate so, on the same images, and the candidate's score is their mean; with
+few-shot sub-supernets (``--few-shot-params``) the one trained with the candidate's block at their split layer
+scores it alone.
 """
 from __future__ import annotations
 
@@ -69,13 +71,19 @@ class SubsetPerCandidate:
 class Evaluator:
     """``evaluate(candidate) -> Evaluation``, memoised by the candidate string. ``bn_batches``: the same
     batches for every candidate, or a :class:`SubsetPerCandidate`. ``ensemble``: more supernets of the same
-    network; the score is then the mean over ``supernet`` and them, each on the same batches."""
+    network; the score is then the mean over ``supernet`` and them, each on the same batches. With
+    ``few_shot_layer``, ``supernet`` and ``ensemble`` are instead the sub-supernets of blocks 0, 1, ... at that
+    layer, and a candidate is scored on the one of its block there."""
 
     def __init__(self, supernet: Supernet, bn_batches: Iterable[Sequence], val_batches: Iterable[Sequence],
                  ctx_list: Sequence, hybridize: Optional[bool] = None, chunk: Optional[int] = None,
-                 ensemble: Sequence[Supernet] = ()):
-        self.supernet, self.space = supernet, supernet.space
+                 ensemble: Sequence[Supernet] = (), few_shot_layer: Optional[int] = None):
+        self.space = supernet.space
         self.supernets = [supernet, *ensemble]
+        self.few_shot_layer = few_shot_layer
+        if few_shot_layer is not None and len(self.supernets) != self.space.num_blocks:
+            raise OneShotError(f"few-shot scoring needs one sub-supernet per block ({self.space.num_blocks}), "
+                               f"not {len(self.supernets)}")
         self.bn_batches, self.val_batches = bn_batches, val_batches
         self.ctx = list(ctx_list)
         self.on_cpu = all(c.device_type == "cpu" for c in self.ctx)
@@ -94,13 +102,20 @@ class Evaluator:
             self.memo[key] = self._evaluate(candidate)
         return self.memo[key]
 
+    def scorers(self, candidate: Candidate) -> Sequence[Supernet]:
+        """The supernets that score ``candidate``: every one of an ensemble, or the sub-supernet of its block at
+        the few-shot split layer."""
+        if self.few_shot_layer is None:
+            return self.supernets
+        return [self.supernets[candidate.blocks[self.few_shot_layer]]]
+
     def subnet_with_supernet_weights(self, candidate: Candidate, supernet: Optional[Supernet] = None):
         subnet = build_subnet(self.space, candidate, dropout=0.0)
         subnet.initialize(ctx=self.ctx)
-        return inherit_weights(supernet or self.supernet, subnet)
+        return inherit_weights(supernet or self.scorers(candidate)[0], subnet)
 
     def _evaluate(self, candidate: Candidate) -> Evaluation:
-        return mean_evaluation([self._evaluate_on(supernet, candidate) for supernet in self.supernets])
+        return mean_evaluation([self._evaluate_on(supernet, candidate) for supernet in self.scorers(candidate)])
 
     def _evaluate_on(self, supernet: Supernet, candidate: Candidate) -> Evaluation:
         tic = time.time()
@@ -140,7 +155,10 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
         supernet.initialize(ctx=ctx)
         load_supernet(supernet, path, ctx)
         supernets.append(supernet)
-    if len(supernets) > 1:
+    if c.few_shot_layer is not None:
+        LOG.info("evaluation: each candidate is scored on the few-shot sub-supernet of its block at layer %d "
+                 "(blocks 0..%d: %s)", c.few_shot_layer, len(supernets) - 1, ", ".join(c.supernets))
+    elif len(supernets) > 1:
         LOG.info("evaluation: each candidate scores its mean over an ensemble of %d supernets (%s)", len(supernets),
                  ", ".join(c.supernets))
     batch = c.batch_size * len(ctx)
@@ -160,7 +178,7 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
                     "the selection; hold training images out instead (--holdout N --val-split holdout)")
     RunFolder(c.out_dir).write_split(train.split)
-    return Evaluator(supernets[0], bn, validation, ctx, ensemble=supernets[1:])
+    return Evaluator(supernets[0], bn, validation, ctx, ensemble=supernets[1:], few_shot_layer=c.few_shot_layer)
 
 
 def load_supernet(supernet: Supernet, path: str, ctx) -> None:

@@ -87,6 +87,7 @@ def best_json(top: List[dict], space: SearchSpace, cfg: SearchConfig) -> dict:
             **{k: best[k] for k in ("top1", "top5", "flops", "params", "normalized_score", "fitness")},
             "flags": flags, "train_command": " ".join(command), "topk": top,
             "search": {"supernet_params": cfg.supernet_params, "ensemble_params": cfg.ensemble_params,
+                       "few_shot_params": cfg.few_shot_params,
                        "search_mode": cfg.search_mode,
                        "search_space": "two-stage" if cfg.two_stage else cfg.searched_genes,
                        "constraints": cfg.constraints, "seed": cfg.seed}}

@@ -59,7 +59,7 @@ def upgraded(saved: dict) -> dict:
 
 # Paths a search config names: on resume they compare by the file they lead to, so a relative and an absolute
 # spelling of one file agree.
-PATH_OPTIONS = ("supernet_params", "ensemble_params", "lookup_table", "latency_table") + DATA_PATHS
+PATH_OPTIONS = ("supernet_params", "ensemble_params", "few_shot_params", "lookup_table", "latency_table") + DATA_PATHS
 
 
 def as_resumed(config: dict) -> dict:
