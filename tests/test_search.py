@@ -340,22 +340,6 @@ def test_few_shot_params_are_ordered_by_block_and_checked(supernet_file, tmp_pat
     assert few_shot_from_args(None, first, saved, 4) == (None, None)
 
 
-def test_a_search_with_few_shot_sub_supernets_routes_and_records_them(supernet_file, tmp_path):
-    subs = sub_supernets(supernet_file, tmp_path, [(0, b) for b in (3, 2, 1, 0)])
-    out = tmp_path / "s"
-    cmd = search_cmd(supernet_file, out, "--few-shot-params", ",".join(subs), "--search-mode", "random")
-    cmd[cmd.index("--search-iters") + 1] = cmd[cmd.index("--population-size") + 1] = "2"
-    cmd[cmd.index("--retain-length") + 1] = "1"
-    run = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    best = json.loads((out / "best.json").read_text())
-    assert best["search"]["few_shot_params"] == [os.path.join(s, "last.params") for s in subs[::-1]]
-    assert "the few-shot sub-supernet of its block at layer 0" in (out / "search.log").read_text()
-    both = subprocess.run(search_cmd(supernet_file, tmp_path / "t", "--few-shot-params", ",".join(subs),
-                                     "--ensemble-params", subs[0]), env=env(), capture_output=True, text=True)
-    assert both.returncode == 2 and "give one of them" in both.stderr
-
-
 def test_search_command_errors_are_clear(supernet_file, tmp_path):
     def run(*extra, params=supernet_file):
         return subprocess.run(search_cmd(params, tmp_path / "x", *extra), env=env(), capture_output=True, text=True)
