@@ -6,6 +6,8 @@ run on CPU contexts, so the GPU path is the same code with other contexts.
 from __future__ import annotations
 
 import dataclasses
+import os
+import platform
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import mxnet as mx
@@ -14,7 +16,7 @@ from mxnet import gluon, nd
 
 from .errors import OneShotError
 from .options import option
-from .utils import to_numpy
+from .utils import cpuinfo_field, to_numpy
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -75,3 +77,13 @@ def evaluate(forward: Callable, batches: Iterable, ctxs: Optional[List[mx.Contex
     if not total:
         raise OneShotError("no images to evaluate: the validation data is empty")
     return {"top1": c1 / total, "top5": c5 / total, "images": total}
+
+
+def device_description(ctx) -> dict:
+    """What a measurement ran on. Also kept with every training epoch: MKL-DNN picks its kernels by CPU and thread
+    count, so one seed's run can differ between machines, and these say which machine and settings it was."""
+    return {"context": str(ctx), "machine": platform.machine(),
+            "processor": cpuinfo_field("model name") or platform.processor() or "unknown",
+            "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "mxnet_safe_accumulation": os.environ.get("MXNET_SAFE_ACCUMULATION"),
+            "mxnet": mx.__version__, "mkldnn": mx.runtime.Features().is_enabled("MKLDNN")}

@@ -22,7 +22,7 @@ from mxnet import autograd, gluon, nd
 
 from . import bn_recalibration, data
 from .checkpoints import Checkpoints, disk_error, preflight
-from .devices import evaluate, split
+from .devices import device_description, evaluate, split
 from .distributed import horovod_trainer, init_horovod
 from .errors import OneShotError, first_line
 from .nn import Supernet, build_subnet
@@ -165,6 +165,7 @@ class Run:
         else:
             kv = mx.kv.create(cfg.kvstore) if cfg.kvstore.startswith("dist") else cfg.kvstore
             parts = (kv.num_workers, kv.rank) if not isinstance(kv, str) else (1, 0)
+        self.device = device_description(self.ctx[0])
         # Several processes (dist_sync, Horovod): each trains on its share of the data; only rank 0 writes files.
         self.is_chief = parts[1] == 0
         self.checkpoints = Checkpoints(cfg.save_dir)
@@ -459,6 +460,7 @@ class Run:
             record = {"epoch": epoch, **self.train_epoch(epoch), **self.validate(epoch)}
             if self.sampler is not None:
                 record["paths_outside_box"] = self.sampler.unmet
+            record["device"] = self.device  # where this epoch was trained (a resumed run may move)
             self._save_epoch(epoch, record)
         if self.lock is not None:
             self.lock.release()

@@ -146,6 +146,10 @@ def test_subnet_trains_from_image_folder_on_two_cpu_contexts(imagenet_style, tmp
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert record["images_per_sec"] > 0 and 0 <= record["val_err_top1"] <= 1
+    # where the epoch ran, which can change its floats: the history says it
+    history = json.loads((tmp_path / "folder" / "history.jsonl").read_text().splitlines()[-1])
+    assert history["device"]["omp_num_threads"] == os.environ.get("OMP_NUM_THREADS")
+    assert history["device"]["context"] == "cpu(0)" and history["device"]["processor"]
 
 
 def test_missing_recordio_is_a_clear_error(tmp_path, capsys):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -21,18 +19,9 @@ import numpy as np
 
 from ..errors import OneShotError
 from ..space import Candidate, SearchSpace
-from ..utils import atomic_write_text, cpuinfo_field
+from ..utils import atomic_write_text
 
 FORMAT = "oneshot-nas-latency-1"
-
-
-def device_description(ctx) -> dict:
-    import mxnet as mx
-    features = mx.runtime.Features()
-    processor = cpuinfo_field("model name") or platform.processor() or "unknown"
-    return {"context": str(ctx), "machine": platform.machine(), "processor": processor,
-            "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "mxnet": mx.__version__, "mkldnn": features.is_enabled("MKLDNN")}
 
 
 def time_block(block, shape, ctx, warmup: int, repeats: int) -> float:
@@ -108,6 +97,7 @@ class LatencyTable:
                                       ctx, warmup, repeats)
             identity = _built(nn.HybridLambda(lambda F, x: F.identity(x)), ctx)
             overhead[str(b)] = time_block(identity, (b, 3, size, size), ctx, warmup, repeats)
+        from ..devices import device_description
         meta = {"created": datetime.datetime.now().isoformat(timespec="seconds"), "warmup": warmup,
                 "repeats": repeats, "device": device_description(ctx)}
         table = cls(space, batch_sizes, stem, tail, overhead, entries, meta)
