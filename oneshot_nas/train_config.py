@@ -124,6 +124,9 @@ class TrainConfig(DataSource, Devices):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
                 raise OneShotError(f"--{name.replace('_', '-')} {path} does not exist")
+        if self.use_all_blocks and (self.sampling or {}).get("split_layer") is not None:
+            raise OneShotError("--use-all-blocks averages all four blocks in every layer, so a sub-supernet's "
+                               "--split-layer would not fix one there; give one of them")
         if self.use_all_blocks and (self.sampling or {}).get("fair_blocks"):
             raise OneShotError("--fair-blocks trains four single paths per step and --use-all-blocks averages all "
                                "four blocks in every path: each path would be the same network; give one of them")

@@ -321,3 +321,13 @@ def test_fair_blocks_with_use_all_blocks_is_one_clear_line(tmp_path, capsys):
     rc = main(["train", *TINY, "--fair-blocks", "--use-all-blocks", "--save-dir", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert rc == 2 and "--fair-blocks" in err and "--use-all-blocks" in err and "Traceback" not in err
+
+
+def test_a_split_with_use_all_blocks_or_half_given_is_one_clear_line(tmp_path, capsys):
+    rc = main(["train", *TINY, "--split-layer", "2", "--split-block", "1", "--use-all-blocks",
+               "--save-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--split-layer" in err and "--use-all-blocks" in err and "Traceback" not in err
+    rc = main(["train", *TINY, "--split-block", "1", "--save-dir", str(tmp_path / "y")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--split-layer and --split-block go together" in err and "Traceback" not in err

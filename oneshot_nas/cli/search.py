@@ -61,8 +61,8 @@ def register(sub) -> None:
 def add_supernet_eval_args(p: argparse.ArgumentParser, out_dir: str) -> None:
     """Options of every command that scores candidates with a trained supernet."""
     add_config_arg(p)
-    options.add_options(p, SearchConfig, only=("supernet_params", "ensemble_params", "few_shot_params", "out_dir", "lookup_table",
-                                               "seed"), defaults={"out_dir": out_dir})
+    options.add_options(p, SearchConfig, only=("supernet_params", "ensemble_params", "few_shot_params", "out_dir",
+                                               "lookup_table", "seed"), defaults={"out_dir": out_dir})
     add_network_args(p, inherited_from=INHERITED)
     add_data_args(p, inherited_from=INHERITED)
     options.add_options(p, SearchConfig, only=("batch_size", "num_gpus", "num_cpu_contexts", "update_bn_images",
