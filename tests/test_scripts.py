@@ -196,8 +196,11 @@ def test_pick_study_side_by_side_names_the_seeds_whose_pipeline_failed(tmp_path)
 def test_ctrl_c_stops_the_pick_studys_pipelines_side_by_side(tmp_path):
     env = {**os.environ, "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable, "PIPELINE_SEEDS": "0 1",
            "PARALLEL": "1", "SUPERNET_ARGS": " ".join(TINY + ["--num-epochs", "1000"])}
+    # as from a terminal: a suite started in the background (`pytest &` in a script) has SIGINT ignored, which the
+    # study would inherit, and a shell cannot trap a signal ignored on entry
     study = subprocess.Popen(["sh", os.path.join(REPO, "scripts", "pick_study.sh")], env=env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     supernets = [tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "history.jsonl" for seed in (0, 1)]
     try:
         assert all(wait_for(p, study, 120) for p in supernets) and study.poll() is None  # both are training
