@@ -198,8 +198,10 @@ def rank_scatter(rows: List[dict], result: dict, path: str) -> None:
     ax.scatter([r["supernet_top1"] for r in rows], [r["standalone_top1"] for r in rows], s=30, color="tab:blue")
     split = result.get("supernet_split")
     ax.set_xlabel(f"supernet top-1 on the {split} split" if split else "supernet validation top-1", fontsize=8)
-    ax.text(0.99, 0.01, "inherited weights, BN recalibrated", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=7, color="gray")
+    scored_by = ("each on the few-shot sub-supernet of its block" if result.get("few_shot_params") else
+                 f"mean over {1 + len(result['ensemble_params'])} supernets" if result.get("ensemble_params") else "")
+    ax.text(0.99, 0.01, "inherited weights, BN recalibrated" + (f"; {scored_by}" if scored_by else ""),
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="gray")
     ax.set_ylabel("top-1 trained from scratch" + (" (mean over seeds, test split)" if "baselines" in result else ""),
                   fontsize=8)
     title = f"{result['n']} subnets: a ranking is constant"
