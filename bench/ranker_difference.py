@@ -20,17 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from supernet_agreement import benchmark_truth, read_pairs  # noqa: E402
-from oneshot_nas.statistics import bootstrap_correlations, correlations, percentile_interval  # noqa: E402
-
-
-def paired_tau_difference(a, b, truth, bootstrap: int = 2000, seed: int = 0) -> dict:
-    """tau(a) - tau(b) against ``truth`` over the same subnets, with the interval of the same resamples."""
-    rng = np.random.default_rng(seed)
-    idx = [rng.integers(0, len(truth), len(truth)) for _ in range(bootstrap)]
-    y = np.asarray(truth, float)
-    taus = [bootstrap_correlations(np.asarray(x, float), y, bootstrap, seed, idx)[0] for x in (a, b)]
-    value = correlations(a, truth)["kendall_tau"] - correlations(b, truth)["kendall_tau"]
-    return {"value": value, "ci95": percentile_interval(taus[0] - taus[1])}
+from oneshot_nas.statistics import correlations, paired_tau_difference  # noqa: E402
 
 
 def main():

@@ -19,7 +19,7 @@ from .errors import OneShotError
 from .search.config import SearchConfig
 from .search.run import Search
 from .run_folder import RunFolder
-from .statistics import bootstrap_correlations, correlations, percentile_interval
+from .statistics import correlations, paired_tau_difference
 from .utils import atomic_write_text, changed_settings
 
 LOG = logging.getLogger("oneshot_nas")
@@ -47,14 +47,10 @@ def compare_rankers(rows: List[dict], truth: str = "standalone_top1", bootstrap:
     out = {}
     for name, key in (("supernet", "supernet_top1"), ("flops", "flops"), ("params", "params")):
         out[name] = correlations([r[key] for r in rows], list(y), bootstrap, seed)
-    rng = np.random.default_rng(seed)
-    idx = [rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]
-    tau = {name: bootstrap_correlations(np.asarray([r[key] for r in rows], float), y, bootstrap, seed, idx)[0]
-           for name, key in (("supernet", "supernet_top1"), ("flops", "flops"))}
-    diff = tau["supernet"] - tau["flops"]
-    if out["supernet"]["kendall_tau"] is not None and out["flops"]["kendall_tau"] is not None:
-        out["supernet_minus_flops_tau"] = {"value": out["supernet"]["kendall_tau"] - out["flops"]["kendall_tau"],
-                                           "ci95": percentile_interval(diff)}
+    diff = paired_tau_difference([r["supernet_top1"] for r in rows], [r["flops"] for r in rows], list(y), bootstrap,
+                                 seed)
+    if diff is not None:
+        out["supernet_minus_flops_tau"] = diff
     return out
 
 

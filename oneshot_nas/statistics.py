@@ -46,6 +46,20 @@ def bootstrap_correlations(x: np.ndarray, y: np.ndarray, num: int, seed: int, in
     return np.asarray(taus), np.asarray(rhos)
 
 
+def paired_tau_difference(x1, x2, y, bootstrap: int = 2000, seed: int = 0) -> Optional[dict]:
+    """Kendall tau(x1, y) - tau(x2, y), two rankings of the same subnets against one truth, with the 95% interval of
+    the same bootstrap resamples of the subnets for both; None where a ranking is constant."""
+    from scipy import stats
+    if min(len(set(x1)), len(set(x2)), len(set(y))) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    idx = [rng.integers(0, len(y), len(y)) for _ in range(bootstrap)]
+    truth = np.asarray(y, float)
+    taus = [bootstrap_correlations(np.asarray(x, float), truth, bootstrap, seed, idx)[0] for x in (x1, x2)]
+    return {"value": float(stats.kendalltau(x1, y)[0]) - float(stats.kendalltau(x2, y)[0]),
+            "ci95": percentile_interval(taus[0] - taus[1])}
+
+
 def percentile_interval(values: np.ndarray, level: float = 0.95) -> Optional[List[float]]:
     values = values[np.isfinite(values)]
     if not len(values):
