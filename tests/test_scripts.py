@@ -1,4 +1,5 @@
 """Every training script runs its DATASET=fashion-mnist recipe (cut down by extra flags) and resumes."""
+import functools
 import json
 import os
 import re
@@ -16,6 +17,13 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(FASHION_MNIST_DIR),
                                 reason="needs the dataset-fashion-mnist Debian package (scripts/setup.sh installs it)")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--num-epochs", "1", "--train-limit", "128", "--val-limit", "64", "--bn-images", "32", "--batch-size", "32"]
+SMALL_SEARCH = ["--population-size", "4", "--retain-length", "2", "--search-iters", "2", "--update-bn-images", "32",
+                "--val-images", "64"]
+
+
+def run_script(env, name, *extra):
+    """scripts/NAME with these arguments and environment, its output captured."""
+    return subprocess.run(["sh", os.path.join(REPO, "scripts", name), *extra], env=env, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("script, save", [
@@ -60,20 +68,15 @@ def test_train_oneshot_trains_oneshot_unless_a_candidate_is_named(tmp_path):
 def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner(tmp_path):
     env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable,
            "OMP_NUM_THREADS": "2"}
-
-    def script(name, *extra):
-        return subprocess.run(["sh", os.path.join(REPO, "scripts", name), *extra], env=env, capture_output=True,
-                              text=True)
+    script = functools.partial(run_script, env)
 
     assert script("train_supernet.sh", *TINY).returncode == 0
-    small = ["--population-size", "4", "--retain-length", "2", "--search-iters", "2", "--update-bn-images", "32",
-             "--val-images", "64"]
-    run = script("search_supernet.sh", *small)
+    run = script("search_supernet.sh", *SMALL_SEARCH)
     assert run.returncode == 0, run.stderr[-2000:]
     best = json.load(open(tmp_path / "search" / "best.json"))
     config = json.load(open(tmp_path / "search" / "config.json"))
     assert config["space"]["first_conv_stride"] == 2 and config["val_split"] == "holdout"  # from the supernet's config
-    again = script("search_supernet.sh", *small)  # resumes the finished search: nothing new
+    again = script("search_supernet.sh", *SMALL_SEARCH)  # resumes the finished search: nothing new
     assert again.returncode == 0 and "has finished" in again.stderr
     env["CANDIDATE_FILE"] = str(tmp_path / "search" / "best.json")  # as the pipeline passes it
     run = script("train_oneshot.sh", *TINY)
@@ -86,10 +89,7 @@ def test_search_script_searches_the_supernet_and_train_oneshot_trains_its_winner
 def test_few_shot_script_splits_the_supernet_and_the_search_routes_to_its_sub_supernets(tmp_path):
     env = {**os.environ, "DATASET": "fashion-mnist", "SAVE_ROOT": str(tmp_path), "PYTHON": sys.executable,
            "OMP_NUM_THREADS": "2", "SPLIT_LAYER": "4", "FEW_SHOT_ARGS": "--block-warm-up 0 --warmup-epochs 0"}
-
-    def script(name, *extra):
-        return subprocess.run(["sh", os.path.join(REPO, "scripts", name), *extra], env=env, capture_output=True,
-                              text=True)
+    script = functools.partial(run_script, env)
 
     assert script("train_supernet.sh", *TINY).returncode == 0
     run = script("train_few_shot.sh", *TINY)
@@ -104,8 +104,7 @@ def test_few_shot_script_splits_the_supernet_and_the_search_routes_to_its_sub_su
                    for line in open(tmp_path / "few-shot" / f"block{block}" / "history.jsonl"))
     again = script("train_few_shot.sh", *TINY)
     assert again.returncode == 0 and again.stderr.count("nothing to do") == 4
-    small = ["--population-size", "4", "--retain-length", "2", "--search-iters", "2", "--update-bn-images", "32",
-             "--val-images", "64", "--search-mode", "random"]
+    small = [*SMALL_SEARCH, "--search-mode", "random"]
     run = script("search_supernet.sh", *small, *option)
     assert run.returncode == 0, run.stderr[-2000:]
     best = json.load(open(tmp_path / "search" / "best.json"))
