@@ -25,6 +25,7 @@ from .costs import LookupTable, formula_cost
 from .errors import FolderInUse, OneShotError
 from .search.constraints import Constraints, upgraded
 from .search.proposer import Proposer
+from .search.stages import StagePlan
 from .space import Candidate, SearchSpace
 from .utils import FolderLock, atomic_write_text, changed_settings, exclusive, read_json_lines
 
@@ -42,17 +43,24 @@ class Plan:
     recipe: dict            # a TrainConfig as a dict, without the per-run fields
     constraints: dict
     sample_seed: int
+    # None: the subnets were drawn over all genes; else the drawn genes and the ones kept fixed (a StagePlan as a
+    # dict), e.g. SPOS's block search: blocks drawn, every channel at scale 1.0 (a plan without it is joint)
+    genes: Optional[dict] = None
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def draw_subnets(space: SearchSpace, constraints: Constraints, num: int, seed: int) -> List[Candidate]:
-    """``num`` distinct candidates drawn uniformly from the space, kept when they meet the constraints
-    (rejection sampling: uniform over the constrained set)."""
+def draw_subnets(space: SearchSpace, constraints: Constraints, num: int, seed: int,
+                 genes: Optional[StagePlan] = None) -> List[Candidate]:
+    """``num`` distinct candidates drawn uniformly from the space (over ``genes.searched`` only, the others
+    fixed, when given), kept when they meet the constraints (rejection sampling: uniform over the constrained
+    set)."""
+    genes = genes or StagePlan("joint", None, None)
     check = constraints.check(LookupTable.build(space, method="formula"))
-    check.require_reachable()
-    proposer = Proposer(space, check, np.random.default_rng(seed))
+    check.require_reachable(*genes.allowed_genes())
+    proposer = Proposer(space, check, np.random.default_rng(seed), genes.searched, fixed_blocks=genes.fixed_blocks,
+                        fixed_channels=genes.fixed_channels)
     drawn: List[Candidate] = []
     for _ in range(100 * num):
         cand = proposer.random()
@@ -69,16 +77,19 @@ def recipe_of(template) -> dict:
 
 
 def make_plan(template, constraints: Constraints, num_subnets: int, seeds: Sequence[int], sample_seed: int,
-              zoo_names: Sequence[str]) -> Plan:
-    """The plan of a benchmark for ``template`` (a TrainConfig whose space, recipe and split all runs share)."""
+              zoo_names: Sequence[str], genes: Optional[StagePlan] = None) -> Plan:
+    """The plan of a benchmark for ``template`` (a TrainConfig whose space, recipe and split all runs share);
+    ``genes``: draw only these genes (None: all)."""
     from . import zoo
     space = template.search_space
-    subnets = {f"random-{i:02d}": str(c) for i, c in enumerate(draw_subnets(space, constraints, num_subnets,
-                                                                             sample_seed))}
+    drawn = draw_subnets(space, constraints, num_subnets, sample_seed, genes)
+    subnets = {f"random-{i:02d}": str(c) for i, c in enumerate(drawn)}
     for name in zoo_names:
         subnets[name] = str(zoo.get(name).candidate)
+    joint = genes is None or genes.searched == "joint"
     return Plan(subnets=subnets, seeds=list(seeds), recipe=recipe_of(template),
-                constraints=dataclasses.asdict(constraints), sample_seed=sample_seed)
+                constraints=dataclasses.asdict(constraints), sample_seed=sample_seed,
+                genes=None if joint else dataclasses.asdict(genes))
 
 
 def recipe_differences(old: dict, new: dict) -> List[str]:

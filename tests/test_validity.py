@@ -16,7 +16,7 @@ from oneshot_nas.benchmark import mean_top1, read_benchmark, seed_agreement
 from oneshot_nas.errors import OneShotError
 from oneshot_nas.rank_study import compare_rankers
 from oneshot_nas.statistics import correlations
-from oneshot_nas.space import SearchSpace
+from oneshot_nas.space import Candidate, SearchSpace
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_fashion_mnist = pytest.mark.skipif(not os.path.isdir(data.FASHION_MNIST_DIR),
@@ -162,6 +162,39 @@ def test_benchmark_file_reading_and_seed_agreement(tmp_path):
     path.write_text('{"candidate": "c0"}\n{"x": 1}\n')
     with pytest.raises(OneShotError, match="lacks candidate, seed or top1"):
         read_benchmark(str(path))
+
+
+def test_a_block_benchmark_draws_blocks_with_the_channels_fixed_and_records_it_in_its_plan():
+    import argparse
+
+    from oneshot_nas.benchmark import make_plan
+    from oneshot_nas.cli.train import drawn_genes
+    from oneshot_nas.costs import formula_cost
+    from oneshot_nas.search.constraints import Constraints
+    from oneshot_nas.train_config import TrainConfig
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    template = TrainConfig(space=space.to_dict(), candidate=None)
+
+    def genes(searched, channels=None):
+        return drawn_genes(argparse.Namespace(searched_genes=searched, fixed_block_choices=None,
+                                              fixed_channel_choices=channels), space)
+    box = Constraints(max_flops=7)
+    plan = make_plan(template, box, 12, [0, 1], 0, ["SPOS-block-only"], genes("block"))
+    drawn = [Candidate.parse(c) for n, c in plan.subnets.items() if n.startswith("random")]
+    scale_one = space.scale_tenths.index(10)
+    assert len(set(drawn)) == 12 and all(c.channels == (scale_one,) * 20 for c in drawn)
+    assert len({c.blocks[k] for c in drawn for k in range(20)}) == 4  # every block drawn somewhere
+    assert all(formula_cost(space, c).flops <= 7e6 for c in drawn)
+    assert plan.genes == {"searched": "block", "fixed_blocks": None, "fixed_channels": [scale_one] * 20}
+    # other fixed channels are kept; a joint draw records nothing (as plans before the option)
+    narrow = make_plan(template, box, 3, [0], 0, [], genes("block", "2," * 19 + "2"))
+    assert all(Candidate.parse(c).channels == (2,) * 20 for c in narrow.subnets.values())
+    joint = make_plan(template, box, 3, [0], 0, [], genes("joint"))
+    assert joint.genes is None and len({Candidate.parse(c).channels for c in joint.subnets.values()}) == 3
+    with pytest.raises(OneShotError, match="--fixed-channel-choices"):
+        genes("block", "4,4")
+    with pytest.raises(OneShotError, match="no candidate can meet"):  # scale 2.0 everywhere is far above 7 MFLOPs
+        make_plan(template, box, 3, [0], 0, [], genes("block", ",".join(["9"] * 20)))
 
 
 BENCH_TINY = ["benchmark", "--dataset", "fashion-mnist", "--input-size", "32", "--first-conv-stride", "2",

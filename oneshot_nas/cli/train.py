@@ -12,6 +12,7 @@ from typing import Optional
 from .. import options, zoo
 from ..errors import OneShotError
 from ..sampling import SamplingOptions
+from ..space import parse_gene_list
 from ..train_config import MODEL, TrainConfig
 from .common import (add_config_arg, add_network_args, add_print_config_arg, candidate_from_file,
                      candidates_from_args, log_file, print_config, setup_logging, space_from_args)
@@ -46,7 +47,10 @@ def register(sub) -> None:
                         "share one file anyway (each skips the runs another is training), so shards are only a "
                         "fixed split; on a CPU box, two one-thread processes train ~28%% more images per second "
                         "than one two-thread process")
+    from ..search.config import SearchConfig
     from ..search.constraints import Constraints
+    options.add_options(p, SearchConfig, only=("searched_genes", "fixed_block_choices", "fixed_channel_choices"),
+                        group="benchmark: the genes drawn, as `search` searches them (default: all)")
     options.add_options(p, Constraints, skip=("max_latency",))
     p.set_defaults(func=cmd_benchmark)
 
@@ -134,6 +138,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def drawn_genes(args, space):
+    """The genes a benchmark draws and the ones it keeps fixed, resolved as `search` resolves its
+    --search-space (a block draw keeps every channel at scale 1.0 unless --fixed-channel-choices)."""
+    from ..search.stages import plan_stage, validate_fixed_genes
+    fixed = {name: list(parse_gene_list(getattr(args, name), name.split("_")[1])) if getattr(args, name) else None
+             for name in ("fixed_block_choices", "fixed_channel_choices")}
+    validate_fixed_genes(space, fixed["fixed_block_choices"], fixed["fixed_channel_choices"])
+    return plan_stage(argparse.Namespace(**fixed), space, args.searched_genes, None)
+
+
 def cmd_benchmark(args) -> int:
     from ..benchmark import Benchmark, make_plan, parse_shard, seed_agreement, train_one
     from ..search.constraints import Constraints
@@ -148,7 +162,8 @@ def cmd_benchmark(args) -> int:
     setup_logging(os.path.join(template.save_dir, "benchmark.log"))
     constraints = options.from_args(Constraints, args)
     zoo_names = [n for n in args.zoo.split(",") if n.strip()] if args.zoo else []
-    plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names)
+    genes = drawn_genes(args, template.search_space)
+    plan = make_plan(template, constraints, args.num_subnets, seeds, args.sample_seed, zoo_names, genes)
     command = " ".join(["python -m oneshot_nas", *sys.argv[1:]])
     rows = Benchmark(args.out, template.save_dir, plan, command, shard).run(train_one)
     print(json.dumps({"out": args.out, "runs": len(rows), "seed_agreement": seed_agreement(rows)}))
