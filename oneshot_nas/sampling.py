@@ -87,6 +87,12 @@ class SamplingOptions:
     cs_warm_up: bool = option(False, "widen the channel choices gradually after --epoch-start-cs (8, 7, 6, ... "
                                      "down to 0)", group=SAMPLING)
     ignore_first_two_cs: bool = option(False, "never use the two smallest scales (0.2, 0.4)", group=SAMPLING)
+    # SPOS's own block search trains a supernet of block choices only, every block at its standard width; search
+    # it with `search --search-space block` (channels at scale 1.0 by default)
+    fixed_channel_scale: Optional[float] = option(None, "train a block-only supernet: every path's channels at "
+                                                        "this scale in every layer (1.0: SPOS's block search; "
+                                                        "no channel selection)", type=float, metavar="SCALE",
+                                                  group=SAMPLING)
     # ours, not the original's: a supernet of random single blocks stays near chance for hundreds of steps
     # (README, "A supernet that learns"); averaging shrinking random subsets of blocks first does not
     block_warm_up: int = option(0, "for the first N epochs every layer averages a random subset of its blocks "
@@ -138,12 +144,41 @@ class SamplingOptions:
                                "layer); give both, or neither")
         return self.split_layer, self.split_block
 
+    def constraint_method(self) -> str:
+        """The method paths meet the box by: as given, else the original's default (evolution when a box is
+        given, else none)."""
+        return self.train_constraint_method or ("evolution" if self.box() else "none")
+
+    def fixed_channel_gene(self, space: SearchSpace) -> Optional[int]:
+        """The channel gene of ``--fixed-channel-scale`` (None without it); refused beside a channel schedule."""
+        if self.fixed_channel_scale is None:
+            return None
+        tenths = round(self.fixed_channel_scale * 10)
+        if abs(self.fixed_channel_scale * 10 - tenths) > 1e-6 or tenths not in space.scale_tenths:
+            raise OneShotError(f"--fixed-channel-scale {self.fixed_channel_scale:g} is not one of the channel scales "
+                               f"{', '.join(f'{t / 10:g}' for t in space.scale_tenths)}")
+        scheduled = [flag for flag, on in (("--use-all-channels", self.use_all_channels),
+                                           (f"--epoch-start-cs {self.epoch_start_cs}", self.epoch_start_cs > 0),
+                                           ("--cs-warm-up", self.cs_warm_up),
+                                           ("--ignore-first-two-cs", self.ignore_first_two_cs)) if on]
+        if scheduled:
+            raise OneShotError(f"--fixed-channel-scale keeps every channel at one scale, so channel selection has "
+                               f"nothing to schedule: drop {', '.join(scheduled)} (a preset's --epoch-start-cs: "
+                               "pass --epoch-start-cs 0)")
+        if self.fair_blocks and self.constraint_method() != "none":
+            # a fair step's other paths get their blocks by permutation and their channels are fixed too
+            raise OneShotError("--fixed-channel-scale with --fair-blocks and a training box: nothing could move a "
+                               "fair step's other paths into the box; train the block-only supernet without the "
+                               "box (as SPOS did) or without --fair-blocks")
+        return space.scale_tenths.index(tenths)
+
     def sampler(self, space: SearchSpace, seed: int, table: Optional[LookupTable] = None) -> "PathSampler":
         box = self.box()
         return PathSampler(space, seed, epoch_start_cs=self.epoch_start_cs, cs_warm_up=self.cs_warm_up,
                            ignore_first_two_cs=self.ignore_first_two_cs, use_all_channels=self.use_all_channels,
+                           fixed_channel_gene=self.fixed_channel_gene(space),
                            block_warm_up=self.block_warm_up, fair_blocks=self.fair_blocks, split=self.split(),
-                           constraint_method=self.train_constraint_method or ("evolution" if box else "none"),
+                           constraint_method=self.constraint_method(),
                            box=box, table=table if table is not None or box is None else LookupTable.build(
                                space, method="symbol" if self.flop_param_method == "symbol" else "formula"))
 
@@ -163,7 +198,7 @@ class PathSampler:
 
     def __init__(self, space: SearchSpace, seed: int, *, epoch_start_cs: int = 0, cs_warm_up: bool = False,
                  ignore_first_two_cs: bool = False, use_all_channels: bool = False,
-                 block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
+                 fixed_channel_gene: Optional[int] = None, block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
                  box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0,
                  fair_blocks: bool = False, split: Optional[Tuple[int, int]] = None):
         if constraint_method not in CONSTRAINT_METHODS:
@@ -176,7 +211,8 @@ class PathSampler:
                                "and --train-bottom-constraints")
         self.space, self.rng = space, np.random.default_rng(seed)
         self.schedule = dict(num_scales=space.num_scales, epoch_start_cs=epoch_start_cs, cs_warm_up=cs_warm_up,
-                             ignore_first_two_cs=ignore_first_two_cs, use_all_channels=use_all_channels)
+                             ignore_first_two_cs=ignore_first_two_cs, use_all_channels=use_all_channels,
+                             fixed_gene=fixed_channel_gene)
         self.block_choices = tuple(block_choices) if block_choices is not None else tuple(range(space.num_blocks))
         self.method, self.box, self.block_warm_up = constraint_method, box, block_warm_up
         self.fair_blocks = fair_blocks

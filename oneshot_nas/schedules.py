@@ -2,7 +2,7 @@
 block warm-ups as closed formulas of the (0-based) epoch."""
 from __future__ import annotations
 
-from typing import Callable, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 LR_MODES = ("step", "poly", "cosine")
 
@@ -59,8 +59,12 @@ def warm_up_lowest_gene(epochs_since_start: int, num_scales: int = 10, floor: in
 
 
 def allowed_channel_genes(epoch: int, num_scales: int = 10, epoch_start_cs: int = 0, cs_warm_up: bool = False,
-                          ignore_first_two_cs: bool = False, use_all_channels: bool = False) -> Tuple[int, ...]:
-    """Channel genes a path may use in (0-based) ``epoch``; only the widest before ``epoch_start_cs``."""
+                          ignore_first_two_cs: bool = False, use_all_channels: bool = False,
+                          fixed_gene: Optional[int] = None) -> Tuple[int, ...]:
+    """Channel genes a path may use in (0-based) ``epoch``; only the widest before ``epoch_start_cs``; only
+    ``fixed_gene`` in a block-only supernet."""
+    if fixed_gene is not None:
+        return (fixed_gene,)
     widest = num_scales - 1
     if use_all_channels or epoch < epoch_start_cs:
         return (widest,)

@@ -204,3 +204,41 @@ def test_split_options_are_checked():
         SamplingOptions(split_layer=20, split_block=1).sampler(space, seed=0)
     with pytest.raises(OneShotError, match="the block one of"):
         SamplingOptions(split_layer=2, split_block=4).sampler(space, seed=0)
+
+
+@pytest.mark.parametrize("method", ["none", "random", "evolution"])
+def test_a_block_only_supernet_keeps_every_paths_channels_at_its_scale(method):
+    """--fixed-channel-scale (SPOS's block supernet): every path of every step (the fair paths and the validation
+    path too) has all channels at the scale's gene, its blocks vary over all choices, in the box if one is given."""
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    box = {} if method == "none" else dict(train_upper_constraints="flops-7-params-100",
+                                           train_bottom_constraints="flops-0-params-0", train_constraint_method=method)
+    sampler = SamplingOptions(fixed_channel_scale=1.0, block_warm_up=1, fair_blocks=method == "none", **box).sampler(
+        space, seed=0)
+    scale_one = space.scale_tenths.index(10)
+    seen = set()
+    for epoch in (0, 1, 2):
+        for _ in range(10):
+            paths = sampler.paths(epoch)
+            assert all(p.channels == (scale_one,) * 20 for p in paths)
+            if method != "none":
+                assert all(sampler.box.contains(sampler.table.cost(p)) for p in paths)
+            seen.update(b for p in paths for b in p.blocks)
+    assert seen == {0, 1, 2, 3} and len(sampler.paths(2)) == (4 if method == "none" else 1)
+    assert SamplingOptions(fixed_channel_scale=0.4).sampler(space, seed=0).sample(0).channels == (1,) * 20
+
+
+def test_block_only_supernet_options_are_checked():
+    from oneshot_nas.sampling import SamplingOptions
+    space = SearchSpace(input_size=32, num_classes=10)
+    with pytest.raises(OneShotError, match="--fixed-channel-scale 1.05 is not one of the channel scales 0.2, 0.4"):
+        SamplingOptions(fixed_channel_scale=1.05).sampler(space, seed=0)
+    with pytest.raises(OneShotError, match="drop --use-all-channels, --cs-warm-up"):
+        SamplingOptions(fixed_channel_scale=1.0, use_all_channels=True, cs_warm_up=True).sampler(space, seed=0)
+    with pytest.raises(OneShotError, match="pass --epoch-start-cs 0"):
+        SamplingOptions(fixed_channel_scale=1.0, epoch_start_cs=60).sampler(space, seed=0)
+    with pytest.raises(OneShotError, match="without the box"):
+        SamplingOptions(fixed_channel_scale=1.0, fair_blocks=True, train_upper_constraints="flops-7-params-100",
+                        train_bottom_constraints="flops-0-params-0").sampler(space, seed=0)
+    assert allowed_channel_genes(5, epoch_start_cs=0, fixed_gene=4) == (4,)

@@ -521,3 +521,39 @@ def test_turned_away_and_evaluated_candidates_are_logged_as_the_original(tmp_pat
     assert any(m.startswith("[SKIPPED] ") and m.endswith("outside --max-flops 18") for m in said)
     blocks = [m for m in said if m.startswith("Acc/computation balanced score: ")]
     assert len(blocks) == len(search.records.by_candidate)
+
+
+def test_a_block_only_supernet_scores_only_its_own_channels(supernet):
+    """A supernet trained with --fixed-channel-scale 1.0 never updated other widths: the evaluator refuses to score
+    them (naming the fix) and scores candidates at that scale as any supernet does."""
+    bn, val = batches(7, (16,)), batches(8, (40,))
+    evaluator = Evaluator(supernet, bn, val, [mx.cpu()], channel_scale=1.0)
+    scale_one = SPACE.scale_tenths.index(10)
+    blocks = SPACE.sample(np.random.default_rng(2)).blocks
+    own = Candidate(blocks, (scale_one,) * 20)
+    assert evaluator(own).top1 == Evaluator(supernet, bn, val, [mx.cpu()])(own).top1
+    with pytest.raises(OneShotError, match="block-only .*--fixed-channel-scale 1, .*--search-space block, and rank"):
+        evaluator(Candidate(blocks, (scale_one,) * 19 + (scale_one + 1,)))
+
+
+def test_a_search_of_a_block_only_supernet_must_be_a_block_search_at_its_scale(supernet, tmp_path, capsys):
+    from oneshot_nas.cli import main
+    folder = tmp_path / "block-supernet"
+    folder.mkdir()
+    supernet.save_parameters(str(folder / "last.params"))
+    (folder / "config.json").write_text(json.dumps({"space": SPACE.to_dict(),
+                                                    "sampling": {"fixed_channel_scale": 1.0}}))
+    argv = search_cmd(folder, tmp_path / "s")[3:]
+    for extra, message in (([], "is block-only (trained with --fixed-channel-scale 1): it cannot score other "
+                                "channels, so a joint search is meaningless; search it with --search-space block"),
+                           (["--search-space", "block", "--fixed-channel-choices", ",".join(["2"] * 20)],
+                            "--fixed-channel-choices 2,2,"),
+                           (["--search-space", "block", "--two-stage"], "a two-stage search is meaningless")):
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (tmp_path / "s" / "state.json").exists() and not (tmp_path / "s" / "config.json").exists()
+    assert main([*argv, "--search-space", "block", "--search-mode", "random", "--search-iters", "3",
+                 "--population-size", "3", "--max-flops", "-1"]) == 0
+    best = json.loads((tmp_path / "s" / "best.json").read_text())
+    assert all(set(Candidate.parse(r["candidate"]).channels) == {SPACE.scale_tenths.index(10)} for r in best["topk"])

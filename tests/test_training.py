@@ -331,3 +331,15 @@ def test_a_split_with_use_all_blocks_or_half_given_is_one_clear_line(tmp_path, c
     rc = main(["train", *TINY, "--split-block", "1", "--save-dir", str(tmp_path / "y")])
     err = capsys.readouterr().err
     assert rc == 2 and "--split-layer and --split-block go together" in err and "Traceback" not in err
+
+
+def test_a_block_only_supernet_trains_and_validates_at_its_scale_and_records_it(tmp_path, capsys):
+    save = tmp_path / "supernet"
+    assert main(["train", *TINY, "--num-epochs", "1", "--first-conv-stride", "2", "--fair-blocks",
+                 "--fixed-channel-scale", "1.0", "--save-dir", str(save)]) == 0
+    record = json.loads(open(save / "history.jsonl").readline())
+    assert record["val_path"].endswith("-" + "4" * 20) and record["paths_per_step"] == 4
+    assert json.load(open(save / "config.json"))["sampling"]["fixed_channel_scale"] == 1.0
+    rc = main(["train", *TINY, "--fixed-channel-scale", "1.0", "--use-all-channels", "--save-dir", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "drop --use-all-channels" in err and "Traceback" not in err

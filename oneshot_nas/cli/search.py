@@ -171,6 +171,7 @@ def search_config_from_args(args, log_name: str, side_effects: bool = True) -> S
                            "one sub-supernet; give one of them")
     cfg = options.from_args(SearchConfig, args, space=space.to_dict(), supernet_params=params,
                             ensemble_params=ensemble, few_shot_params=few_shot, few_shot_layer=layer,
+                            supernet_channel_scale=(saved.get("sampling") or {}).get("fixed_channel_scale"),
                             constraints=constraints,
                             **{k: v for k, v in split.items() if v is not None}, **fixed)
     if side_effects:

@@ -38,6 +38,9 @@ class SearchConfig(DataSource, Devices):
               "the one trained with its block at layer L, at one supernet's scoring work", type=str,
         metavar="A,B,C,D", group=SUPERNET)
     few_shot_layer: Optional[int] = None  # the sub-supernets' split layer (from their config.json, by the CLI)
+    # a block-only supernet's --fixed-channel-scale (from its config.json, by the CLI): it scores only candidates
+    # with every channel at that scale
+    supernet_channel_scale: Optional[float] = None
     out_dir: str = option("runs/search", "where records, state, plots and results go", group=SUPERNET)
     lookup_table: Optional[str] = option(None, "FLOPs/params table of this network config (default: built in "
                                                "memory from the formulas)", type=str, metavar="FILE",

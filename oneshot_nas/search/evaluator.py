@@ -29,6 +29,7 @@ from ..run_folder import RunFolder
 from ..space import Candidate, SearchSpace
 from ..weights import ORIGINAL, load_weights
 from .config import SearchConfig
+from .stages import block_only_gene, block_search_advice
 
 LOG = logging.getLogger("oneshot_nas")
 
@@ -77,8 +78,10 @@ class Evaluator:
 
     def __init__(self, supernet: Supernet, bn_batches: Iterable[Sequence], val_batches: Iterable[Sequence],
                  ctx_list: Sequence, hybridize: Optional[bool] = None, chunk: Optional[int] = None,
-                 ensemble: Sequence[Supernet] = (), few_shot_layer: Optional[int] = None):
+                 ensemble: Sequence[Supernet] = (), few_shot_layer: Optional[int] = None,
+                 channel_scale: Optional[float] = None):
         self.space = supernet.space
+        self.channel_scale = channel_scale  # a block-only supernet's: the only channels its weights were trained at
         self.supernets = [supernet, *ensemble]
         self.few_shot_layer = few_shot_layer
         if few_shot_layer is not None and len(self.supernets) != self.space.num_blocks:
@@ -97,10 +100,23 @@ class Evaluator:
         self.memo: Dict[str, Evaluation] = {}
 
     def __call__(self, candidate: Candidate) -> Evaluation:
+        self._require_trained_channels(candidate)
         key = str(candidate)
         if key not in self.memo:
             self.memo[key] = self._evaluate(candidate)
         return self.memo[key]
+
+    def _require_trained_channels(self, candidate: Candidate) -> None:
+        """A block-only supernet trained no channel but its scale's: any other width would be scored with weights
+        no path ever updated."""
+        if self.channel_scale is None:
+            return
+        gene = block_only_gene(self.space, self.channel_scale)
+        if any(c != gene for c in candidate.channels):
+            raise OneShotError(f"{candidate}: this supernet is block-only (trained with --fixed-channel-scale "
+                               f"{self.channel_scale:g}, channel gene {gene} in every layer) and cannot score other "
+                               f"channels; {block_search_advice(self.space, self.channel_scale)}, and rank only "
+                               "subnets with those channels (`benchmark --search-space block`)")
 
     def scorers(self, candidate: Candidate) -> Sequence[Supernet]:
         """The supernets that score ``candidate``: every one of an ensemble, or the sub-supernet of its block at
@@ -178,7 +194,8 @@ def build_evaluator(c: SearchConfig, space: SearchSpace, ctx) -> Evaluator:
         LOG.warning("candidates are scored on the test split: a result reported on that split is then biased by "
                     "the selection; hold training images out instead (--holdout N --val-split holdout)")
     RunFolder(c.out_dir).write_split(train.split)
-    return Evaluator(supernets[0], bn, validation, ctx, ensemble=supernets[1:], few_shot_layer=c.few_shot_layer)
+    return Evaluator(supernets[0], bn, validation, ctx, ensemble=supernets[1:], few_shot_layer=c.few_shot_layer,
+                     channel_scale=c.supernet_channel_scale)
 
 
 def load_supernet(supernet: Supernet, path: str, ctx) -> None:

@@ -24,7 +24,7 @@ from .constraints import Constraints
 from .evaluator import Evaluator, build_evaluator
 from .genetic import Ranked
 from .proposer import Proposer
-from .stages import make_searcher, plan_stage, validate_fixed_genes
+from .stages import check_block_only_supernet, make_searcher, plan_stage, validate_fixed_genes
 from .state import SearchState
 
 LOG = logging.getLogger("oneshot_nas")
@@ -34,6 +34,7 @@ class Search:
     def __init__(self, cfg: SearchConfig, resume: bool = False):
         cfg.validate()
         self.cfg, self.space, self.ctx = cfg, cfg.search_space, cfg.contexts()
+        check_block_only_supernet(cfg, self.space)
         preflight(cfg.out_dir, 64 << 20, "the search's --out-dir")
         self.lock = FolderLock(cfg.out_dir, "another search").acquire()
         self.state = SearchState(cfg.out_dir, cfg)

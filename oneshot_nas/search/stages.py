@@ -64,6 +64,36 @@ def plan_stage(cfg, space: SearchSpace, searched: str, best_blocks: Optional[Lis
     return StagePlan("channel", blocks, None)
 
 
+def block_only_gene(space: SearchSpace, scale: float) -> int:
+    """The channel gene of every layer of a block-only supernet trained at ``scale``."""
+    return space.scale_tenths.index(round(scale * 10))
+
+
+def block_search_advice(space: SearchSpace, scale: float) -> str:
+    """How to search a block-only supernet trained at ``scale``: a block search (at scale 1.0 by default)."""
+    gene = block_only_gene(space, scale)
+    return "search it with --search-space block" + (
+        "" if gene == space.scale_tenths.index(10) else
+        f" --fixed-channel-choices {','.join([str(gene)] * space.num_layers)}")
+
+
+def check_block_only_supernet(cfg, space: SearchSpace) -> None:
+    """A supernet trained with --fixed-channel-scale scores only candidates with every channel at that scale: its
+    search must be a block search over exactly those channels (refused before the search starts)."""
+    if cfg.supernet_channel_scale is None:
+        return
+    gene, fix = block_only_gene(space, cfg.supernet_channel_scale), block_search_advice(space, cfg.supernet_channel_scale)
+    if cfg.two_stage or cfg.searched_genes != "block":
+        raise OneShotError(f"the supernet {cfg.supernet_params} is block-only (trained with --fixed-channel-scale "
+                           f"{cfg.supernet_channel_scale:g}): it cannot score other channels, so a "
+                           f"{'two-stage' if cfg.two_stage else cfg.searched_genes} search is meaningless; {fix}")
+    channels = plan_stage(cfg, space, "block", None).fixed_channels
+    if list(channels) != [gene] * space.num_layers:
+        raise OneShotError(f"--fixed-channel-choices {','.join(map(str, channels))}: the supernet "
+                           f"{cfg.supernet_params} is block-only, trained with every channel gene {gene} (scale "
+                           f"{cfg.supernet_channel_scale:g}); {fix}")
+
+
 def make_searcher(cfg, proposer: Proposer, fitness: Callable[[Candidate], float]):
     """(searcher, generations) for ``cfg.search_mode``."""
     if cfg.search_mode == "random":
