@@ -153,10 +153,7 @@ class SamplingOptions:
         """The channel gene of ``--fixed-channel-scale`` (None without it); refused beside a channel schedule."""
         if self.fixed_channel_scale is None:
             return None
-        tenths = round(self.fixed_channel_scale * 10)
-        if abs(self.fixed_channel_scale * 10 - tenths) > 1e-6 or tenths not in space.scale_tenths:
-            raise OneShotError(f"--fixed-channel-scale {self.fixed_channel_scale:g} is not one of the channel scales "
-                               f"{', '.join(f'{t / 10:g}' for t in space.scale_tenths)}")
+        gene = space.scale_gene(self.fixed_channel_scale, "--fixed-channel-scale")
         scheduled = [flag for flag, on in (("--use-all-channels", self.use_all_channels),
                                            (f"--epoch-start-cs {self.epoch_start_cs}", self.epoch_start_cs > 0),
                                            ("--cs-warm-up", self.cs_warm_up),
@@ -170,7 +167,7 @@ class SamplingOptions:
             raise OneShotError("--fixed-channel-scale with --fair-blocks and a training box: nothing could move a "
                                "fair step's other paths into the box; train the block-only supernet without the "
                                "box (as SPOS did) or without --fair-blocks")
-        return space.scale_tenths.index(tenths)
+        return gene
 
     def sampler(self, space: SearchSpace, seed: int, table: Optional[LookupTable] = None) -> "PathSampler":
         box = self.box()

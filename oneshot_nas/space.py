@@ -163,6 +163,14 @@ class SearchSpace:
     def channel_scales(self) -> Tuple[float, ...]:
         return tuple(t / 10 for t in self.scale_tenths)
 
+    def scale_gene(self, scale: float, flag: str = "scale") -> int:
+        """The channel gene of a channel scale (1.0 -> 4 with the default scales); ``flag`` names it in the error."""
+        tenths = round(scale * 10)
+        if abs(scale * 10 - tenths) > 1e-6 or tenths not in self.scale_tenths:
+            raise OneShotError(f"{flag} {scale:g} is not one of the channel scales "
+                               f"{', '.join(f'{s:g}' for s in self.channel_scales)}")
+        return self.scale_tenths.index(tenths)
+
     @property
     def stem_stride(self) -> int:
         # Small images (CIFAR/Fashion-MNIST at 32x32) keep full resolution in the stem so that the

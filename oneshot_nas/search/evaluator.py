@@ -29,7 +29,7 @@ from ..run_folder import RunFolder
 from ..space import Candidate, SearchSpace
 from ..weights import ORIGINAL, load_weights
 from .config import SearchConfig
-from .stages import block_only_gene, block_search_advice
+from .stages import block_search_advice
 
 LOG = logging.getLogger("oneshot_nas")
 
@@ -111,7 +111,7 @@ class Evaluator:
         no path ever updated."""
         if self.channel_scale is None:
             return
-        gene = block_only_gene(self.space, self.channel_scale)
+        gene = self.space.scale_gene(self.channel_scale)
         if any(c != gene for c in candidate.channels):
             raise OneShotError(f"{candidate}: this supernet is block-only (trained with --fixed-channel-scale "
                                f"{self.channel_scale:g}, channel gene {gene} in every layer) and cannot score other "

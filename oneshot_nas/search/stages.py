@@ -56,7 +56,7 @@ def plan_stage(cfg, space: SearchSpace, searched: str, best_blocks: Optional[Lis
         if cfg.fixed_block_choices and not best_blocks:
             raise OneShotError("a block search searches the blocks: drop --fixed-block-choices")
         # SPOS's block-only search: unless told otherwise, every block at its standard width (scale 1.0)
-        return StagePlan("block", None, channels or [space.scale_tenths.index(10)] * space.num_layers)
+        return StagePlan("block", None, channels or [space.scale_gene(1.0)] * space.num_layers)
     if not blocks:
         raise OneShotError("a channel search needs the blocks: pass --fixed-block-choices")
     if channels and not best_blocks:
@@ -64,16 +64,11 @@ def plan_stage(cfg, space: SearchSpace, searched: str, best_blocks: Optional[Lis
     return StagePlan("channel", blocks, None)
 
 
-def block_only_gene(space: SearchSpace, scale: float) -> int:
-    """The channel gene of every layer of a block-only supernet trained at ``scale``."""
-    return space.scale_tenths.index(round(scale * 10))
-
-
 def block_search_advice(space: SearchSpace, scale: float) -> str:
     """How to search a block-only supernet trained at ``scale``: a block search (at scale 1.0 by default)."""
-    gene = block_only_gene(space, scale)
+    gene = space.scale_gene(scale)
     return "search it with --search-space block" + (
-        "" if gene == space.scale_tenths.index(10) else
+        "" if gene == space.scale_gene(1.0) else
         f" --fixed-channel-choices {','.join([str(gene)] * space.num_layers)}")
 
 
@@ -82,7 +77,7 @@ def check_block_only_supernet(cfg, space: SearchSpace) -> None:
     search must be a block search over exactly those channels (refused before the search starts)."""
     if cfg.supernet_channel_scale is None:
         return
-    gene, fix = block_only_gene(space, cfg.supernet_channel_scale), block_search_advice(space, cfg.supernet_channel_scale)
+    gene, fix = space.scale_gene(cfg.supernet_channel_scale), block_search_advice(space, cfg.supernet_channel_scale)
     if cfg.two_stage or cfg.searched_genes != "block":
         raise OneShotError(f"the supernet {cfg.supernet_params} is block-only (trained with --fixed-channel-scale "
                            f"{cfg.supernet_channel_scale:g}): it cannot score other channels, so a "
