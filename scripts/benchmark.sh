@@ -5,7 +5,9 @@
 # (configs/oneshot_fashion-mnist.json: 2 epochs over the 50,000 training images left after the 10,000-image
 # hold-out) and tested on all 10,000 test images. Hours on 2 cores: it resumes when run again (kill it at any time). Extra arguments are passed on;
 # e.g. two one-thread processes sharing the runs: OMP_NUM_THREADS=1 sh scripts/benchmark.sh & started twice (each
-# skips the runs the other is training; --shard K/N splits the subnets beforehand instead).
+# skips the runs the other is training; --shard K/N splits the subnets beforehand instead). The ground truth of a
+# block search (blocks drawn, every channel at scale 1.0): OUT=benchmarks/fashion-mnist-block.jsonl
+# SAVE_DIR=runs/benchmark-block sh scripts/benchmark.sh --search-space block --zoo SPOS-block-only
 . "$(dirname "$0")/common.sh"
 OUT=${OUT:-benchmarks/fashion-mnist.jsonl}
 exec $PYTHON -m oneshot_nas benchmark --config configs/oneshot_fashion-mnist.json --max-flops 7 --flop-max -1 --out "$OUT" \
