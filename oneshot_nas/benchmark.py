@@ -234,7 +234,7 @@ class Benchmark:
         row = {"candidate": cand, "name": name, "seed": seed, "top1": 1.0 - record["val_err_top1"],
                "top5": 1.0 - record["val_err_top5"], "split": record["val_split"],
                "test_images": record["val_images"], "flops": cost.flops, "params": cost.params,
-               "epochs": cfg.num_epochs, "seconds": round(seconds, 1), "run_dir": run_dir}
+               "epochs": cfg.num_epochs, "seconds": round(seconds, 1), **_training_time(run_dir), "run_dir": run_dir}
         with exclusive(self.path + ".lock"):
             if (cand, seed) in run_keys(self._recorded()):
                 LOG.warning("benchmark run %d/%d: %s seed %d was recorded meanwhile by another process; not written "
@@ -247,6 +247,16 @@ class Benchmark:
         LOG.info("benchmark run %d/%d: %s seed %d: test top-1 %.4f (%d images), %.0f s", number, total, name, seed,
                  row["top1"], row["test_images"], row["seconds"])
         return True
+
+
+def _training_time(run_dir: str) -> dict:
+    """``train_seconds``: the run's training time summed over its epochs, whichever invocations trained them
+    (``seconds`` is only the wall time of the invocation that finished the run); empty without a history."""
+    from .run_folder import RunFolder
+    folder = RunFolder(run_dir)
+    if not os.path.exists(folder.history_path):
+        return {}
+    return {"train_seconds": round(sum(r.get("train_seconds", 0.0) for r in folder.history()), 1)}
 
 
 def train_one(cfg) -> dict:
