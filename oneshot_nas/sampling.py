@@ -195,7 +195,8 @@ class PathSampler:
 
     def __init__(self, space: SearchSpace, seed: int, *, epoch_start_cs: int = 0, cs_warm_up: bool = False,
                  ignore_first_two_cs: bool = False, use_all_channels: bool = False,
-                 fixed_channel_gene: Optional[int] = None, block_choices: Optional[Sequence[int]] = None, constraint_method: str = "none",
+                 fixed_channel_gene: Optional[int] = None, block_choices: Optional[Sequence[int]] = None,
+                 constraint_method: str = "none",
                  box: Optional[Box] = None, table: Optional[LookupTable] = None, block_warm_up: int = 0,
                  fair_blocks: bool = False, split: Optional[Tuple[int, int]] = None):
         if constraint_method not in CONSTRAINT_METHODS:
