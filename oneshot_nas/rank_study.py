@@ -160,38 +160,79 @@ def score_candidates(cfg: SearchConfig, candidates: List[str]) -> Dict[str, dict
 
 def benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, bootstrap: int = 2000) -> dict:
     """Kendall tau / Spearman rho of the supernet's scores against the benchmark's mean stand-alone top-1,
-    with intervals, beside ranking by FLOPs and by params alone. Writes rank_study.json (the statistics),
-    pairs.json (one object per subnet) and rank_study.png in OUT_DIR."""
-    from .benchmark import mean_top1, read_benchmark
+    with intervals, beside ranking by FLOPs and by params alone. Every subnet of the benchmark's plan is scored,
+    also those it has not trained yet, so a study of a partial benchmark can be finished from its saved scores
+    (:func:`rank_from_saved_scores`) once the benchmark is, without the supernet. Writes rank_study.json (the
+    statistics), pairs.json (one object per subnet) and rank_study.png in OUT_DIR."""
+    from .benchmark import mean_top1, read_benchmark, saved_plan
     from .utils import FolderLock
     truth = mean_top1(read_benchmark(benchmark_path))
+    planned = set(((saved_plan(benchmark_path) or {}).get("subnets") or {}).values())
     with FolderLock(cfg.out_dir, "another rank study"):
-        return _benchmark_rank_study(cfg, benchmark_path, truth, bootstrap)
+        scores = score_candidates(cfg, sorted(planned | set(truth)))
+        scoring = {"supernet_split": cfg.val_split, "supernet_params": cfg.supernet_params,
+                   "ensemble_params": cfg.ensemble_params, "few_shot_params": cfg.few_shot_params}
+        result = rank_against_benchmark(truth, scores, cfg.search_space, benchmark_path, scoring, bootstrap, cfg.seed)
+        write_rank_study(cfg.out_dir, result)
+    return result
 
 
-def _benchmark_rank_study(cfg: SearchConfig, benchmark_path: str, truth: dict, bootstrap: int) -> dict:
-    space = cfg.search_space
+def rank_from_saved_scores(scores_dir: str, benchmark_path: str, out_dir: str, bootstrap: int = 2000) -> dict:
+    """The benchmark study again from the supernet scores an earlier one saved in ``scores_dir`` (its
+    supernet-scores.jsonl and scoring.json), no supernet needed: e.g. once a benchmark that was partial then is
+    complete. Refused when a subnet of the benchmark was not scored."""
+    from .benchmark import mean_top1, read_benchmark
+    from .space import SearchSpace
+    from .utils import FolderLock, read_json_lines
+    settings_path, scores_path = (os.path.join(scores_dir, name) for name in ("scoring.json", "supernet-scores.jsonl"))
+    if not (os.path.exists(settings_path) and os.path.exists(scores_path)):
+        raise OneShotError(f"--scores {scores_dir}: not the out-dir of a `rank-study --benchmark` (it needs "
+                           "scoring.json and supernet-scores.jsonl)")
+    with open(settings_path) as f:
+        settings = json.load(f)
+    scores = {r["candidate"]: r for _, r in read_json_lines(scores_path, "the saved supernet scores are damaged")}
+    truth = mean_top1(read_benchmark(benchmark_path))
+    missing = sorted(set(truth) - set(scores))
+    if missing:
+        raise OneShotError(f"{len(missing)} subnet(s) of {benchmark_path} have no score in {scores_path} (e.g. "
+                           f"{missing[0]}): run `rank-study --benchmark` with the supernet "
+                           f"{settings.get('supernet_params')} and --out-dir {scores_dir} to score them")
+    scoring = {"supernet_split": settings.get("val_split"), "supernet_params": settings.get("supernet_params"),
+               "ensemble_params": settings.get("ensemble_params"), "few_shot_params": settings.get("few_shot_params"),
+               "scores_from": scores_path}
+    with FolderLock(out_dir, "another rank study"):
+        result = rank_against_benchmark(truth, scores, SearchSpace.from_dict(settings["space"]), benchmark_path,
+                                        scoring, bootstrap, settings.get("seed", 0))
+        write_rank_study(out_dir, result)
+    return result
+
+
+def rank_against_benchmark(truth: Dict[str, dict], scores: Dict[str, dict], space, benchmark_path: str,
+                           scoring: dict, bootstrap: int, seed: int) -> dict:
+    """The statistics and per-subnet pairs of the benchmark's subnets (``truth``: :func:`benchmark.mean_top1`),
+    scored as ``scores`` (candidate -> record with ``top1``); ``scoring`` says how."""
     from .costs.tables import LookupTable
     from .space import Candidate
     table = LookupTable.build(space, method="formula")
-    scores = score_candidates(cfg, sorted(truth))
     rows = []
     for cand, entry in sorted(truth.items()):
         cost = table.cost(Candidate.parse(cand))
         rows.append({"candidate": cand, "name": entry["name"], "flops": cost.flops, "params": cost.params,
                      "supernet_top1": scores[cand]["top1"], "standalone_top1": entry["top1"],
                      "standalone_top1_by_seed": entry["top1_by_seed"]})
-    rankers = compare_rankers(rows, bootstrap=bootstrap, seed=cfg.seed)
-    result = {**rankers["supernet"], "truth": f"mean test top-1 over seeds in {benchmark_path}",
-              "supernet_split": cfg.val_split, "baselines": {k: v for k, v in rankers.items() if k != "supernet"},
-              "supernet_params": cfg.supernet_params, "ensemble_params": cfg.ensemble_params,
-              "few_shot_params": cfg.few_shot_params, "subnets": rows}
-    atomic_write_text(os.path.join(cfg.out_dir, "rank_study.json"), json.dumps(result, indent=1))
-    atomic_write_text(os.path.join(cfg.out_dir, "pairs.json"), json.dumps(rows, indent=1))
+    rankers = compare_rankers(rows, bootstrap=bootstrap, seed=seed)
+    return {**rankers["supernet"], "truth": f"mean test top-1 over seeds in {benchmark_path}", **scoring,
+            "baselines": {k: v for k, v in rankers.items() if k != "supernet"}, "subnets": rows}
+
+
+def write_rank_study(out_dir: str, result: dict) -> None:
+    """rank_study.json, pairs.json and rank_study.png of a benchmark study."""
     from . import plots
-    plots.rank_scatter(rows, result, os.path.join(cfg.out_dir, "rank_study.png"))
+    os.makedirs(out_dir, exist_ok=True)
+    atomic_write_text(os.path.join(out_dir, "rank_study.json"), json.dumps(result, indent=1))
+    atomic_write_text(os.path.join(out_dir, "pairs.json"), json.dumps(result["subnets"], indent=1))
+    plots.rank_scatter(result["subnets"], result, os.path.join(out_dir, "rank_study.png"))
     LOG.info(table_text(result))
-    return result
 
 
 def table_text(result: dict) -> str:

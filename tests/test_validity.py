@@ -389,3 +389,62 @@ def test_a_rank_study_memo_refuses_scores_from_another_supernet_or_setting(tmp_p
         check_scoring(dataclasses.replace(cfg, val_images=5000))
     with pytest.raises(OneShotError, match=r"supernet_params: .*a/last.params' -> .*b/last.params'.*another --out-dir"):
         check_scoring(dataclasses.replace(cfg, supernet_params=str(tmp_path / "b" / "last.params")))
+
+
+def test_a_partial_benchmarks_study_scores_the_whole_plan_and_is_finished_from_its_saved_scores(tmp_path,
+                                                                                                  monkeypatch):
+    from oneshot_nas import rank_study
+    from oneshot_nas.search import evaluator
+    from oneshot_nas.search.config import SearchConfig
+    space = SearchSpace(input_size=32, num_classes=10, first_conv_stride=2)
+    rng = np.random.default_rng(0)
+    cands = [str(space.sample(rng)) for _ in range(6)]
+    bench = tmp_path / "b.jsonl"
+    (tmp_path / "b.jsonl.meta.json").write_text(json.dumps({"plan": {"subnets": {f"random-{i:02d}": c
+                                                                                for i, c in enumerate(cands)}}}))
+
+    def record(i, seed):  # the stand-alone truth: the subnet's index, plus a seed's noise
+        return json.dumps({"candidate": cands[i], "name": f"random-{i:02d}", "seed": seed,
+                           "top1": 0.7 + 0.01 * i + 0.001 * seed}) + "\n"
+    bench.write_text("".join(record(i, s) for i in range(4) for s in (0, 1)))
+    scored = []
+
+    def fake_evaluator(cfg, space, ctx):  # a supernet that ranks by the index too, but swaps the first two
+        def score(cand):
+            scored.append(str(cand))
+            i = cands.index(str(cand))
+            return evaluator.Evaluation({0: 0.61, 1: 0.60}.get(i, 0.6 + 0.01 * i), 0.9, 0.1, 0.1, 32, 64)
+        return score
+    monkeypatch.setattr(evaluator, "build_evaluator", fake_evaluator)
+    cfg = SearchConfig(space=space.to_dict(), supernet_params=str(tmp_path / "sn" / "last.params"),
+                       out_dir=str(tmp_path / "study"), dataset="fashion-mnist", holdout=10000, val_split="holdout")
+    partial = rank_study.benchmark_rank_study(cfg, str(bench))
+    assert sorted(scored) == sorted(cands)  # the two subnets not trained yet are scored too
+    assert partial["n"] == 4 and sorted(r["name"] for r in partial["subnets"]) == [f"random-{i:02d}" for i in range(4)]
+    # the benchmark completes; the study is finished from the saved scores, with no supernet
+    with open(bench, "a") as f:
+        f.write(record(4, 0) + record(4, 1) + record(5, 0) + record(5, 1))
+    monkeypatch.setattr(evaluator, "build_evaluator", None)
+    finished = rank_study.rank_from_saved_scores(cfg.out_dir, str(bench), str(tmp_path / "finished"))
+    assert finished["n"] == 6 and finished["kendall_tau"] == pytest.approx(13 / 15)
+    assert finished["scores_from"] == os.path.join(cfg.out_dir, "supernet-scores.jsonl")
+    pairs = json.loads((tmp_path / "finished" / "pairs.json").read_text())
+    assert {p["name"]: p["supernet_top1"] for p in pairs} == {"random-00": 0.61, "random-01": 0.60, "random-02": 0.62,
+                                                              "random-03": 0.63, "random-04": 0.64, "random-05": 0.65}
+    assert (tmp_path / "finished" / "rank_study.png").exists()
+    again = rank_study.benchmark_rank_study(cfg, str(bench))  # the same as with the supernet (all memo)
+    assert {k: again[k] for k in ("kendall_tau", "spearman_rho", "subnets", "baselines")} == \
+        {k: finished[k] for k in ("kendall_tau", "spearman_rho", "subnets", "baselines")}
+    from oneshot_nas.cli import main  # the command line: --scores needs --benchmark
+    assert main(["rank-study", "--scores", cfg.out_dir, "--out-dir", str(tmp_path / "cli")]) == 2
+    assert main(["rank-study", "--scores", cfg.out_dir, "--benchmark", str(bench), "--out-dir",
+                 str(tmp_path / "cli")]) == 0
+    assert json.loads((tmp_path / "cli" / "rank_study.json").read_text())["kendall_tau"] == finished["kendall_tau"]
+    # a subnet with no saved score, and a folder that is not a study's, are refused by name
+    other = str(space.sample(rng))
+    with open(bench, "a") as f:
+        f.write(json.dumps({"candidate": other, "seed": 0, "top1": 0.7}) + "\n")
+    with pytest.raises(OneShotError, match=f"1 subnet.* no score .*{other}.*run `rank-study --benchmark`"):
+        rank_study.rank_from_saved_scores(cfg.out_dir, str(bench), str(tmp_path / "finished"))
+    with pytest.raises(OneShotError, match="not the out-dir of a `rank-study --benchmark`"):
+        rank_study.rank_from_saved_scores(str(tmp_path), str(bench), str(tmp_path / "finished"))

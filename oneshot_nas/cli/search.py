@@ -53,6 +53,10 @@ def register(sub) -> None:
     g.add_argument("--benchmark", default=None, metavar="FILE.jsonl",
                    help="score the subnets of this stand-alone benchmark (`benchmark`) with the supernet instead of "
                         "drawing and training subnets; compares with ranking by FLOPs and by params alone")
+    g.add_argument("--scores", default=None, metavar="DIR",
+                   help="with --benchmark: rank with the supernet scores an earlier `rank-study --benchmark` saved "
+                        "in DIR (its --out-dir), no supernet needed; e.g. once the benchmark it scored is complete "
+                        "(a study scores every subnet of the benchmark's plan, trained yet or not)")
     g.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     add_constraint_args(p)
     p.set_defaults(func=cmd_rank_study)
@@ -151,6 +155,14 @@ def few_shot_from_args(given, first: str, saved: dict, num_blocks: int, must_exi
     return layers.pop(), [by_block[b] for b in range(num_blocks)]
 
 
+def _print_benchmark_study(result: dict, out_dir: str) -> int:
+    keys = ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "spearman_rho_ci95", "n")
+    print(json.dumps({k: result[k] for k in keys}
+                     | {"flops_kendall_tau": result["baselines"]["flops"]["kendall_tau"],
+                        "out": os.path.join(out_dir, "rank_study.json")}))
+    return 0
+
+
 def search_config_from_args(args, log_name: str, side_effects: bool = True) -> SearchConfig:
     """The SearchConfig of `search` (and `rank-study`) options; network flags and split left unset default to
     the supernet's training config. Sets up logging into the output folder (not with ``side_effects`` off: then
@@ -212,18 +224,20 @@ def from_scratch_recipe(args, cfg: SearchConfig):
 
 
 def cmd_rank_study(args) -> int:
-    from ..rank_study import benchmark_rank_study, rank_study
+    from ..rank_study import benchmark_rank_study, rank_from_saved_scores, rank_study
     from ..training import train_to_end
-    cfg = search_config_from_args(args, "rank_study.log")
     if args.bootstrap < 100:
         raise OneShotError(f"--bootstrap must be at least 100 resamples, not {args.bootstrap}")
+    if args.scores:
+        if not args.benchmark:
+            raise OneShotError("--scores ranks against a benchmark: give --benchmark FILE too")
+        os.makedirs(args.out_dir, exist_ok=True)
+        setup_logging(os.path.join(args.out_dir, "rank_study.log"))
+        return _print_benchmark_study(rank_from_saved_scores(args.scores, args.benchmark, args.out_dir,
+                                                             args.bootstrap), args.out_dir)
+    cfg = search_config_from_args(args, "rank_study.log")
     if args.benchmark:
-        result = benchmark_rank_study(cfg, args.benchmark, args.bootstrap)
-        print(json.dumps({k: result[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho",
-                                                 "spearman_rho_ci95", "n")}
-                         | {"flops_kendall_tau": result["baselines"]["flops"]["kendall_tau"],
-                            "out": os.path.join(cfg.out_dir, "rank_study.json")}))
-        return 0
+        return _print_benchmark_study(benchmark_rank_study(cfg, args.benchmark, args.bootstrap), cfg.out_dir)
     if args.num_subnets < 3:
         raise OneShotError(f"--num-subnets must be at least 3 for a rank correlation, not {args.num_subnets}")
     recipe = from_scratch_recipe(args, cfg)
