@@ -27,7 +27,7 @@ for kind in block joint; do
         out=$($PYTHON -m oneshot_nas rank-study --benchmark $BENCH --scores $KEPT/$kind-s$s --out-dir $KEPT/$kind-s$s \
               2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
         echo "$out" | grep -E "^(Kendall|ranking by|tau\(supernet\))"
-        cp $KEPT/$kind-s$s/rank_study.png images/rank_benchmark_block-$kind-s$s.png
+        mv $KEPT/$kind-s$s/rank_study.png images/rank_benchmark_block-$kind-s$s.png
     done
 done
 echo "== the block-only supernets: agreement with each other, with the benchmark, mean score"
