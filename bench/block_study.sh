@@ -5,6 +5,7 @@
 # planned subnet are kept in logs/block-study/KIND-sS (scoring.json, supernet-scores.jsonl), so this ranks them
 # again, without the supernets, against the benchmark as it stands, and prints the comparisons:
 #   sh bench/block_study.sh > logs/block_study.txt
+# (the commit and the benchmark's run count are printed first, so the file says what it was computed from).
 # With SCORE=1 it first scores with the supernets in runs/{block,joint}-supernet-sS (where this study trained
 # them) and refreshes the kept scores.
 set -e
@@ -13,6 +14,7 @@ PYTHON=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ "$PYTHON" = python ] && PYTHON=.venv/bin/python
 BENCH=benchmarks/fashion-mnist-block.jsonl
 KEPT=logs/block-study
+echo "block study at commit $(git rev-parse --short HEAD), $(date '+%Y-%m-%d %H:%M'): $(wc -l < $BENCH) of 42 benchmark runs"
 for kind in block joint; do
     for s in 0 1 2; do
         if [ "${SCORE:-0}" = 1 ]; then
@@ -30,10 +32,12 @@ for kind in block joint; do
         mv $KEPT/$kind-s$s/rank_study.png images/rank_benchmark_block-$kind-s$s.png
     done
 done
-echo "== the block-only supernets: agreement with each other, with the benchmark, mean score"
-$PYTHON bench/supernet_agreement.py $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json
-echo "== the joint supernets, the same"
-$PYTHON bench/supernet_agreement.py $KEPT/joint-s0/pairs.json $KEPT/joint-s1/pairs.json $KEPT/joint-s2/pairs.json
+for kind in block joint; do
+    echo "== the $kind supernets: agreement with each other and with FLOPs over all 21 planned subnets (no truth needed)"
+    $PYTHON bench/supernet_agreement.py --scored $KEPT/$kind-s0/pairs.json $KEPT/$kind-s1/pairs.json $KEPT/$kind-s2/pairs.json
+    echo "== the $kind supernets over the subnets the benchmark holds: with each other, the benchmark, mean score"
+    $PYTHON bench/supernet_agreement.py $KEPT/$kind-s0/pairs.json $KEPT/$kind-s1/pairs.json $KEPT/$kind-s2/pairs.json
+done
 echo "== block-only minus joint supernet, paired by seed"
 $PYTHON bench/ranker_difference.py --a $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json \
     --b $KEPT/joint-s0/pairs.json $KEPT/joint-s1/pairs.json $KEPT/joint-s2/pairs.json

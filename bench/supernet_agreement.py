@@ -6,6 +6,9 @@ mean score against the benchmark. The README's "Ranking" figures come from it:
     python bench/supernet_agreement.py logs/rank_benchmark_seed0-pairs.json logs/rank_benchmark_seed1-pairs.json \
         logs/rank_benchmark_seed2-pairs.json
 
+`--scored` compares the supernets with each other over every subnet they scored (a `rank-study --benchmark` scores
+the benchmark's whole plan), which needs no ground truth and so no finished benchmark.
+
 Two supernets that disagree with each other as much as with the benchmark rank by their own training noise:
 then the supernet, not the benchmark's ground truth, caps the rank correlation.
 
@@ -45,14 +48,40 @@ def line(label: str, stats: dict) -> str:
     return f"{label}: Kendall tau {stats['kendall_tau']:.2f} [{low:.2f}, {high:.2f}] over {stats['n']} subnets"
 
 
+def scored_agreement(paths: list) -> None:
+    """Agreement over every subnet all the studies scored (their supernet-scores.jsonl, beside each pairs.json):
+    the subnets of a benchmark's whole plan, trained yet or not; agreement needs no ground truth."""
+    from oneshot_nas.costs import LookupTable
+    from oneshot_nas.space import Candidate, SearchSpace
+    folders = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    tables = []
+    for folder in folders:
+        with open(os.path.join(folder, "supernet-scores.jsonl")) as f:
+            tables.append({r["candidate"]: r["top1"] for r in map(json.loads, f) if r})
+    common = sorted(set.intersection(*(set(t) for t in tables)))
+    with open(os.path.join(folders[0], "scoring.json")) as f:
+        cost = LookupTable.build(SearchSpace.from_dict(json.load(f)["space"]), method="formula").cost
+    flops = [cost(Candidate.parse(c)).flops for c in common]
+    for a, b in itertools.combinations(range(len(tables)), 2):
+        print(line(f"supernet {paths[a]} against {paths[b]}, all scored",
+                   correlations([tables[a][c] for c in common], [tables[b][c] for c in common])))
+    for a in range(len(tables)):
+        print(line(f"supernet {paths[a]} against FLOPs, all scored", correlations([tables[a][c] for c in common], flops)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pairs", nargs="+", help="pairs.json files of `rank-study --benchmark` (two or more)")
     parser.add_argument("--benchmark", help="a benchmark .jsonl of the same subnets whose mean top-1 is the truth "
                                             "(default: the standalone_top1 of the pairs)")
+    parser.add_argument("--scored", action="store_true",
+                        help="compare the supernets with each other (and FLOPs) over every subnet they all scored "
+                             "(supernet-scores.jsonl beside each pairs.json: a partial benchmark's whole plan)")
     args = parser.parse_args()
     if len(args.pairs) < 2:
         parser.error("give the pairs of at least two supernets")
+    if args.scored:
+        return scored_agreement(args.pairs)
     tables = [read_pairs(p) for p in args.pairs]
     common = set.intersection(*(set(t) for t in tables))
     if args.benchmark:
