@@ -52,21 +52,19 @@ def scored_agreement(paths: list) -> None:
     """Agreement over every subnet all the studies scored (their supernet-scores.jsonl, beside each pairs.json):
     the subnets of a benchmark's whole plan, trained yet or not; agreement needs no ground truth."""
     from oneshot_nas.costs import LookupTable
+    from oneshot_nas.rank_study import saved_scores
     from oneshot_nas.space import Candidate, SearchSpace
-    folders = [os.path.dirname(os.path.abspath(p)) for p in paths]
-    tables = []
-    for folder in folders:
-        with open(os.path.join(folder, "supernet-scores.jsonl")) as f:
-            tables.append({r["candidate"]: r["top1"] for r in map(json.loads, f) if r})
+    studies = [saved_scores(os.path.dirname(os.path.abspath(p))) for p in paths]
+    tables = [{c: r["top1"] for c, r in scores.items()} for _, scores in studies]
     common = sorted(set.intersection(*(set(t) for t in tables)))
-    with open(os.path.join(folders[0], "scoring.json")) as f:
-        cost = LookupTable.build(SearchSpace.from_dict(json.load(f)["space"]), method="formula").cost
+    cost = LookupTable.build(SearchSpace.from_dict(studies[0][0]["space"]), method="formula").cost
     flops = [cost(Candidate.parse(c)).flops for c in common]
     for a, b in itertools.combinations(range(len(tables)), 2):
         print(line(f"supernet {paths[a]} against {paths[b]}, all scored",
                    correlations([tables[a][c] for c in common], [tables[b][c] for c in common])))
     for a in range(len(tables)):
-        print(line(f"supernet {paths[a]} against FLOPs, all scored", correlations([tables[a][c] for c in common], flops)))
+        print(line(f"supernet {paths[a]} against FLOPs, all scored",
+                   correlations([tables[a][c] for c in common], flops)))
 
 
 def main():

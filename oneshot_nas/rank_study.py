@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -183,14 +183,9 @@ def rank_from_saved_scores(scores_dir: str, benchmark_path: str, out_dir: str, b
     complete. Refused when a subnet of the benchmark was not scored."""
     from .benchmark import mean_top1, read_benchmark
     from .space import SearchSpace
-    from .utils import FolderLock, read_json_lines
-    settings_path, scores_path = (os.path.join(scores_dir, name) for name in ("scoring.json", "supernet-scores.jsonl"))
-    if not (os.path.exists(settings_path) and os.path.exists(scores_path)):
-        raise OneShotError(f"--scores {scores_dir}: not the out-dir of a `rank-study --benchmark` (it needs "
-                           "scoring.json and supernet-scores.jsonl)")
-    with open(settings_path) as f:
-        settings = json.load(f)
-    scores = {r["candidate"]: r for _, r in read_json_lines(scores_path, "the saved supernet scores are damaged")}
+    from .utils import FolderLock
+    settings, scores = saved_scores(scores_dir)
+    scores_path = os.path.join(scores_dir, "supernet-scores.jsonl")
     truth = mean_top1(read_benchmark(benchmark_path))
     missing = sorted(set(truth) - set(scores))
     if missing:
@@ -205,6 +200,20 @@ def rank_from_saved_scores(scores_dir: str, benchmark_path: str, out_dir: str, b
                                         scoring, bootstrap, settings.get("seed", 0))
         write_rank_study(out_dir, result)
     return result
+
+
+def saved_scores(scores_dir: str) -> Tuple[dict, Dict[str, dict]]:
+    """(settings, candidate -> score record) of the scores a `rank-study --benchmark` saved in ``scores_dir``
+    (its scoring.json and supernet-scores.jsonl)."""
+    from .utils import read_json_lines
+    settings_path, scores_path = (os.path.join(scores_dir, name) for name in ("scoring.json", "supernet-scores.jsonl"))
+    if not (os.path.exists(settings_path) and os.path.exists(scores_path)):
+        raise OneShotError(f"--scores {scores_dir}: not the out-dir of a `rank-study --benchmark` (it needs "
+                           "scoring.json and supernet-scores.jsonl)")
+    with open(settings_path) as f:
+        settings = json.load(f)
+    records = read_json_lines(scores_path, "the saved supernet scores are damaged")
+    return settings, {r["candidate"]: r for _, r in records}
 
 
 def rank_against_benchmark(truth: Dict[str, dict], scores: Dict[str, dict], space, benchmark_path: str,
