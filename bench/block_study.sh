@@ -7,28 +7,37 @@
 #   sh bench/block_study.sh > logs/block_study.txt
 # (the commit and the benchmark's run count are printed first, so the file says what it was computed from).
 # With SCORE=1 it first scores with the supernets in runs/{block,joint}-supernet-sS (where this study trained
-# them) and refreshes the kept scores.
+# them) and refreshes the kept scores (this takes about 20 minutes on two cores). Last, the block supernets' scoring
+# noise: their scores again with another BN-recalibration draw and with more BN images (kept in block-sS-VARIANT).
 set -e
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 [ -x .venv/bin/python ] && [ "$PYTHON" = python ] && PYTHON=.venv/bin/python
 BENCH=benchmarks/fashion-mnist-block.jsonl
 KEPT=logs/block-study
+# score SUPERNET_DIR KEPT_NAME [rank-study flags]: score every planned subnet and keep the scores in $KEPT/KEPT_NAME
+score() {
+    supernet=$1; name=$2; shift 2
+    $PYTHON -m oneshot_nas rank-study --dataset fashion-mnist --holdout 10000 --val-split holdout --val-images 10000 \
+        --supernet-params "$supernet" --benchmark $BENCH --out-dir runs/block-rank/$name "$@" >/dev/null 2>&1
+    mkdir -p $KEPT/$name
+    cp runs/block-rank/$name/scoring.json runs/block-rank/$name/supernet-scores.jsonl $KEPT/$name/
+}
+# rank NAME: rank the kept scores $KEPT/NAME against the benchmark (pairs, statistics) and print the headline lines
+rank() {
+    out=$($PYTHON -m oneshot_nas rank-study --benchmark $BENCH --scores $KEPT/$1 --out-dir $KEPT/$1 2>&1) \
+        || { echo "$out" | tail -n 5 >&2; exit 1; }
+    echo "$out" | grep -E "^(Kendall|ranking by|tau\(supernet\))"
+}
 echo "block study at commit $(git rev-parse --short HEAD), $(date '+%Y-%m-%d %H:%M'): $(wc -l < $BENCH) of 42 benchmark runs"
 for kind in block joint; do
     for s in 0 1 2; do
         if [ "${SCORE:-0}" = 1 ]; then
-            $PYTHON -m oneshot_nas rank-study --dataset fashion-mnist --holdout 10000 --val-split holdout \
-                --update-bn-images 512 --val-images 10000 --supernet-params runs/$kind-supernet-s$s \
-                --benchmark $BENCH --out-dir runs/block-rank/$kind-s$s >/dev/null 2>&1
-            mkdir -p $KEPT/$kind-s$s
-            cp runs/block-rank/$kind-s$s/scoring.json runs/block-rank/$kind-s$s/supernet-scores.jsonl $KEPT/$kind-s$s/
+            score runs/$kind-supernet-s$s $kind-s$s --update-bn-images 512
             cp runs/$kind-supernet-s$s/history.jsonl $KEPT/$kind-s$s/supernet-history.jsonl
         fi
         echo "== $kind supernet, seed $s (block: --fixed-channel-scale 1.0; joint: the pipeline's preset)"
-        out=$($PYTHON -m oneshot_nas rank-study --benchmark $BENCH --scores $KEPT/$kind-s$s --out-dir $KEPT/$kind-s$s \
-              2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
-        echo "$out" | grep -E "^(Kendall|ranking by|tau\(supernet\))"
+        rank $kind-s$s
         mv $KEPT/$kind-s$s/rank_study.png images/rank_benchmark_block-$kind-s$s.png
     done
 done
@@ -43,3 +52,19 @@ $PYTHON bench/ranker_difference.py --a $KEPT/block-s0/pairs.json $KEPT/block-s1/
     --b $KEPT/joint-s0/pairs.json $KEPT/joint-s1/pairs.json $KEPT/joint-s2/pairs.json
 echo "== the block benchmark's seeds"
 $PYTHON bench/benchmark_reliability.py $BENCH
+echo "== scoring noise: each block supernet scored again with another BN-recalibration draw (--seed 1) and with"
+echo "   4096 BN images instead of 512; agreement with its first scoring, and the rescored ranking against the benchmark"
+for s in 0 1 2; do
+    for variant in draw1 bn4096; do
+        if [ "${SCORE:-0}" = 1 ]; then
+            case $variant in
+                draw1) score runs/block-supernet-s$s block-s$s-$variant --update-bn-images 512 --seed 1 ;;
+                bn4096) score runs/block-supernet-s$s block-s$s-$variant --update-bn-images 4096 ;;
+            esac
+        fi
+        ranked=$(rank block-s$s-$variant)
+        echo "$ranked" | grep "^Kendall" | sed "s|^|block-s$s-$variant: |"
+        rm $KEPT/block-s$s-$variant/rank_study.png   # the first scoring's plot stands for it
+        $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-s$s-$variant/pairs.json
+    done
+done
