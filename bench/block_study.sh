@@ -9,6 +9,8 @@
 # With SCORE=1 it first scores with the supernets in runs/{block,joint}-supernet-sS (where this study trained
 # them) and refreshes the kept scores (this takes about 20 minutes on two cores). Last, the block supernets' scoring
 # noise: their scores again with another BN-recalibration draw and with more BN images (kept in block-sS-VARIANT).
+# Then longer training: two block-only supernets trained 15 epochs instead of 5 (kept in block-long-sS; with SCORE=1
+# scored from runs/block-supernet-long-sS, trained as the section's header says).
 set -e
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -68,3 +70,25 @@ for s in 0 1 2; do
         $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-s$s-$variant/pairs.json
     done
 done
+echo "== longer training: block-only supernets trained 15 epochs instead of the preset's 5 (seeds 0, 1; runs/block-supernet-long-sS:"
+echo "   train_supernet.sh --fixed-channel-scale 1.0 --train-constraint-method none --seed S --num-epochs 15)"
+for s in 0 1; do
+    if [ "${SCORE:-0}" = 1 ]; then
+        score runs/block-supernet-long-s$s block-long-s$s --update-bn-images 512
+        cp runs/block-supernet-long-s$s/history.jsonl $KEPT/block-long-s$s/supernet-history.jsonl
+    fi
+    ranked=$(rank block-long-s$s)
+    echo "$ranked" | sed "s|^|block-long-s$s: |"
+    mv $KEPT/block-long-s$s/rank_study.png images/rank_benchmark_block-block-long-s$s.png
+    $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "s$s/pairs.json against FLOPs"
+done
+$PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json
+echo "== median hold-out score of the 21 subnets (what the supernet has learned), 5 and 15 epochs"
+for name in block-s0 block-s1 block-long-s0 block-long-s1; do
+    $PYTHON -c "import json, statistics, sys; top1 = [json.loads(l)['top1'] for l in open(sys.argv[1])]
+print(f'{sys.argv[2]}: median {statistics.median(top1):.3f}, range {min(top1):.3f}-{max(top1):.3f} over {len(top1)} subnets')" \
+        $KEPT/$name/supernet-scores.jsonl $name
+done
+echo "== 15 minus 5 epochs, paired by seed"
+$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
+    --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json
