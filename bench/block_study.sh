@@ -9,8 +9,9 @@
 # With SCORE=1 it first scores with the supernets in runs/{block,joint}-supernet-sS (where this study trained
 # them) and refreshes the kept scores (this takes about 20 minutes on two cores). Last, the block supernets' scoring
 # noise: their scores again with another BN-recalibration draw and with more BN images (kept in block-sS-VARIANT).
-# Then longer training: two block-only supernets trained 15 epochs instead of 5 (kept in block-long-sS; with SCORE=1
-# scored from runs/block-supernet-long-sS, trained as the section's header says).
+# Then longer training: two block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5 and 10
+# epochs (kept in block-long-sS and block-long-sS-epE; with SCORE=1 scored from runs/block-supernet-long-sS, trained
+# as the section's header says).
 set -e
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -83,8 +84,19 @@ for s in 0 1; do
     $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "s$s/pairs.json against FLOPs"
 done
 $PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json
-echo "== median hold-out score of the 21 subnets (what the supernet has learned), 5 and 15 epochs"
-for name in block-s0 block-s1 block-long-s0 block-long-s1; do
+echo "== along the 15-epoch training: its checkpoints after 5 and 10 epochs (epoch-0004, epoch-0009), same scoring"
+for s in 0 1; do
+    for e in 5 10; do
+        if [ "${SCORE:-0}" = 1 ]; then
+            score runs/block-supernet-long-s$s/epoch-$(printf %04d $((e - 1))).params block-long-s$s-ep$e --update-bn-images 512
+        fi
+        ranked=$(rank block-long-s$s-ep$e)
+        echo "$ranked" | grep "^Kendall" | sed "s|^|block-long-s$s after $e epochs: |"
+        rm $KEPT/block-long-s$s-ep$e/rank_study.png
+    done
+done
+echo "== median hold-out score of the 21 subnets (what the supernet has learned): 5 epochs; 5, 10, 15 of the 15-epoch runs"
+for name in block-s0 block-s1 block-long-s0-ep5 block-long-s0-ep10 block-long-s0 block-long-s1-ep5 block-long-s1-ep10 block-long-s1; do
     $PYTHON -c "import json, statistics, sys; top1 = [json.loads(l)['top1'] for l in open(sys.argv[1])]
 print(f'{sys.argv[2]}: median {statistics.median(top1):.3f}, range {min(top1):.3f}-{max(top1):.3f} over {len(top1)} subnets')" \
         $KEPT/$name/supernet-scores.jsonl $name
