@@ -7,8 +7,9 @@
 #   sh bench/block_study.sh > logs/block_study.txt
 # (the commit and the benchmark's run count are printed first, so the file says what it was computed from).
 # With SCORE=1 it first scores with the supernets in runs/{block,joint}-supernet-sS (where this study trained
-# them) and refreshes the kept scores (this takes about 20 minutes on two cores). Last, the block supernets' scoring
-# noise: their scores again with another BN-recalibration draw and with more BN images (kept in block-sS-VARIANT).
+# them) and refreshes the kept scores (18 scorings in all, about 2 minutes each on two cores). Last, the block
+# supernets' scoring noise: their scores again with another BN-recalibration draw and with more BN images (kept in
+# block-sS-VARIANT).
 # Then longer training: two block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5 and 10
 # epochs (kept in block-long-sS and block-long-sS-epE; with SCORE=1 scored from runs/block-supernet-long-sS, trained
 # as the section's header says).
