@@ -10,7 +10,7 @@
 # them) and refreshes the kept scores (18 scorings in all, about 2 minutes each on two cores). Last, the block
 # supernets' scoring noise: their scores again with another BN-recalibration draw and with more BN images (kept in
 # block-sS-VARIANT).
-# Then longer training: two block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5 and 10
+# Then longer training: three block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5 and 10
 # epochs (kept in block-long-sS and block-long-sS-epE; with SCORE=1 scored from runs/block-supernet-long-sS, trained
 # as the section's header says).
 set -e
@@ -72,9 +72,9 @@ for s in 0 1 2; do
         $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-s$s-$variant/pairs.json
     done
 done
-echo "== longer training: block-only supernets trained 15 epochs instead of the preset's 5 (seeds 0, 1; runs/block-supernet-long-sS:"
+echo "== longer training: block-only supernets trained 15 epochs instead of the preset's 5 (seeds 0, 1, 2; runs/block-supernet-long-sS:"
 echo "   train_supernet.sh --fixed-channel-scale 1.0 --train-constraint-method none --seed S --num-epochs 15)"
-for s in 0 1; do
+for s in 0 1 2; do
     if [ "${SCORE:-0}" = 1 ]; then
         score runs/block-supernet-long-s$s block-long-s$s --update-bn-images 512
         cp runs/block-supernet-long-s$s/history.jsonl $KEPT/block-long-s$s/supernet-history.jsonl
@@ -84,24 +84,37 @@ for s in 0 1; do
     mv $KEPT/block-long-s$s/rank_study.png images/rank_benchmark_block-block-long-s$s.png
     $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "s$s/pairs.json against FLOPs"
 done
-$PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json
+$PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
+    $KEPT/block-long-s2/pairs.json
 echo "== along the 15-epoch training: its checkpoints after 5 and 10 epochs (epoch-0004, epoch-0009), same scoring"
-for s in 0 1; do
+for s in 0 1 2; do
     for e in 5 10; do
         if [ "${SCORE:-0}" = 1 ]; then
             score runs/block-supernet-long-s$s/epoch-$(printf %04d $((e - 1))).params block-long-s$s-ep$e --update-bn-images 512
         fi
         ranked=$(rank block-long-s$s-ep$e)
-        echo "$ranked" | grep "^Kendall" | sed "s|^|block-long-s$s after $e epochs: |"
+        echo "$ranked" | grep -E "^(Kendall|tau\(supernet\))" | sed "s|^|block-long-s$s after $e epochs: |"
         rm $KEPT/block-long-s$s-ep$e/rank_study.png
     done
 done
 echo "== median hold-out score of the 21 subnets (what the supernet has learned): 5 epochs; 5, 10, 15 of the 15-epoch runs"
-for name in block-s0 block-s1 block-long-s0-ep5 block-long-s0-ep10 block-long-s0 block-long-s1-ep5 block-long-s1-ep10 block-long-s1; do
+for name in block-s0 block-s1 block-s2 \
+    block-long-s0-ep5 block-long-s0-ep10 block-long-s0 block-long-s1-ep5 block-long-s1-ep10 block-long-s1 \
+    block-long-s2-ep5 block-long-s2-ep10 block-long-s2; do
     $PYTHON -c "import json, statistics, sys; top1 = [json.loads(l)['top1'] for l in open(sys.argv[1])]
 print(f'{sys.argv[2]}: median {statistics.median(top1):.3f}, range {min(top1):.3f}-{max(top1):.3f} over {len(top1)} subnets')" \
         $KEPT/$name/supernet-scores.jsonl $name
 done
 echo "== 15 minus 5 epochs, paired by seed"
 $PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
-    --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json
+    $KEPT/block-long-s2/pairs.json --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json
+echo "== the same runs' checkpoints: after 5 minus after 15 epochs, paired by run (found after the fact: see README)"
+$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
+    $KEPT/block-long-s2-ep5/pairs.json --b $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
+    $KEPT/block-long-s2/pairs.json
+echo "== the checkpoints after 5 of 15 epochs minus the 5-epoch supernets (LR not yet annealed against annealed)"
+$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
+    $KEPT/block-long-s2-ep5/pairs.json --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json
+echo "== the checkpoints after 5 of 15 epochs: mean score against the benchmark"
+$PYTHON bench/supernet_agreement.py $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
+    $KEPT/block-long-s2-ep5/pairs.json | grep "^mean score"
