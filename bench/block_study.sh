@@ -10,9 +10,9 @@
 # them) and refreshes the kept scores (18 scorings in all, about 2 minutes each on two cores). Last, the block
 # supernets' scoring noise: their scores again with another BN-recalibration draw and with more BN images (kept in
 # block-sS-VARIANT).
-# Then longer training: three block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5 and 10
-# epochs (kept in block-long-sS and block-long-sS-epE; with SCORE=1 scored from runs/block-supernet-long-sS, trained
-# as the section's header says).
+# Then longer training: three block-only supernets trained 15 epochs instead of 5, and their checkpoints after 5
+# and 10 epochs (kept in block-long-sS and block-long-sS-epE; with SCORE=1 scored from runs/block-supernet-long-sS,
+# trained as the section's header says).
 set -e
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -82,7 +82,7 @@ for s in 0 1 2; do
     ranked=$(rank block-long-s$s)
     echo "$ranked" | sed "s|^|block-long-s$s: |"
     mv $KEPT/block-long-s$s/rank_study.png images/rank_benchmark_block-block-long-s$s.png
-    $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "s$s/pairs.json against FLOPs"
+    $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "against FLOPs"   # the FLOPs lines follow, for all three
 done
 $PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
     $KEPT/block-long-s2/pairs.json
