@@ -27,6 +27,15 @@ score() {
     mkdir -p $KEPT/$name
     cp runs/block-rank/$name/scoring.json runs/block-rank/$name/supernet-scores.jsonl $KEPT/$name/
 }
+# seeds KIND [SUFFIX]: the kept pairs of the three seeds' supernets $KEPT/KIND-sS[SUFFIX], S = 0, 1, 2
+seeds() {
+    for s in 0 1 2; do printf '%s ' "$KEPT/$1-s$s$2/pairs.json"; done
+}
+# keep_scores SUPERNET_DIR KEPT_NAME: score with the study's settings and keep the supernet's training history too
+keep_scores() {
+    score "$1" "$2" --update-bn-images 512
+    cp "$1/history.jsonl" "$KEPT/$2/supernet-history.jsonl"
+}
 # rank NAME: rank the kept scores $KEPT/NAME against the benchmark (pairs, statistics) and print the headline lines
 rank() {
     out=$($PYTHON -m oneshot_nas rank-study --benchmark $BENCH --scores $KEPT/$1 --out-dir $KEPT/$1 2>&1) \
@@ -37,8 +46,7 @@ echo "block study at commit $(git rev-parse --short HEAD), $(date '+%Y-%m-%d %H:
 for kind in block joint; do
     for s in 0 1 2; do
         if [ "${SCORE:-0}" = 1 ]; then
-            score runs/$kind-supernet-s$s $kind-s$s --update-bn-images 512
-            cp runs/$kind-supernet-s$s/history.jsonl $KEPT/$kind-s$s/supernet-history.jsonl
+            keep_scores runs/$kind-supernet-s$s $kind-s$s
         fi
         echo "== $kind supernet, seed $s (block: --fixed-channel-scale 1.0; joint: the pipeline's preset)"
         rank $kind-s$s
@@ -47,13 +55,12 @@ for kind in block joint; do
 done
 for kind in block joint; do
     echo "== the $kind supernets: agreement with each other and with FLOPs over all 21 planned subnets (no truth needed)"
-    $PYTHON bench/supernet_agreement.py --scored $KEPT/$kind-s0/pairs.json $KEPT/$kind-s1/pairs.json $KEPT/$kind-s2/pairs.json
+    $PYTHON bench/supernet_agreement.py --scored $(seeds $kind)
     echo "== the $kind supernets over the subnets the benchmark holds: with each other, the benchmark, mean score"
-    $PYTHON bench/supernet_agreement.py $KEPT/$kind-s0/pairs.json $KEPT/$kind-s1/pairs.json $KEPT/$kind-s2/pairs.json
+    $PYTHON bench/supernet_agreement.py $(seeds $kind)
 done
 echo "== block-only minus joint supernet, paired by seed"
-$PYTHON bench/ranker_difference.py --a $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json \
-    --b $KEPT/joint-s0/pairs.json $KEPT/joint-s1/pairs.json $KEPT/joint-s2/pairs.json
+$PYTHON bench/ranker_difference.py --a $(seeds block) --b $(seeds joint)
 echo "== the block benchmark's seeds"
 $PYTHON bench/benchmark_reliability.py $BENCH
 echo "== scoring noise: each block supernet scored again with another BN-recalibration draw (--seed 1) and with"
@@ -76,16 +83,14 @@ echo "== longer training: block-only supernets trained 15 epochs instead of the 
 echo "   train_supernet.sh --fixed-channel-scale 1.0 --train-constraint-method none --seed S --num-epochs 15)"
 for s in 0 1 2; do
     if [ "${SCORE:-0}" = 1 ]; then
-        score runs/block-supernet-long-s$s block-long-s$s --update-bn-images 512
-        cp runs/block-supernet-long-s$s/history.jsonl $KEPT/block-long-s$s/supernet-history.jsonl
+        keep_scores runs/block-supernet-long-s$s block-long-s$s
     fi
     ranked=$(rank block-long-s$s)
     echo "$ranked" | sed "s|^|block-long-s$s: |"
     mv $KEPT/block-long-s$s/rank_study.png images/rank_benchmark_block-block-long-s$s.png
     $PYTHON bench/supernet_agreement.py --scored $KEPT/block-s$s/pairs.json $KEPT/block-long-s$s/pairs.json | grep -v "against FLOPs"   # the FLOPs lines follow, for all three
 done
-$PYTHON bench/supernet_agreement.py --scored $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
-    $KEPT/block-long-s2/pairs.json
+$PYTHON bench/supernet_agreement.py --scored $(seeds block-long)
 echo "== along the 15-epoch training: its checkpoints after 5 and 10 epochs (epoch-0004, epoch-0009), same scoring"
 for s in 0 1 2; do
     for e in 5 10; do
@@ -106,15 +111,10 @@ print(f'{sys.argv[2]}: median {statistics.median(top1):.3f}, range {min(top1):.3
         $KEPT/$name/supernet-scores.jsonl $name
 done
 echo "== 15 minus 5 epochs, paired by seed"
-$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
-    $KEPT/block-long-s2/pairs.json --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json
+$PYTHON bench/ranker_difference.py --a $(seeds block-long) --b $(seeds block)
 echo "== the same runs' checkpoints: after 5 minus after 15 epochs, paired by run (found after the fact: see README)"
-$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
-    $KEPT/block-long-s2-ep5/pairs.json --b $KEPT/block-long-s0/pairs.json $KEPT/block-long-s1/pairs.json \
-    $KEPT/block-long-s2/pairs.json
+$PYTHON bench/ranker_difference.py --a $(seeds block-long -ep5) --b $(seeds block-long)
 echo "== the checkpoints after 5 of 15 epochs minus the 5-epoch supernets (LR not yet annealed against annealed)"
-$PYTHON bench/ranker_difference.py --a $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
-    $KEPT/block-long-s2-ep5/pairs.json --b $KEPT/block-s0/pairs.json $KEPT/block-s1/pairs.json $KEPT/block-s2/pairs.json
+$PYTHON bench/ranker_difference.py --a $(seeds block-long -ep5) --b $(seeds block)
 echo "== the checkpoints after 5 of 15 epochs: mean score against the benchmark"
-$PYTHON bench/supernet_agreement.py $KEPT/block-long-s0-ep5/pairs.json $KEPT/block-long-s1-ep5/pairs.json \
-    $KEPT/block-long-s2-ep5/pairs.json | grep "^mean score"
+$PYTHON bench/supernet_agreement.py $(seeds block-long -ep5) | grep "^mean score"
