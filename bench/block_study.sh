@@ -15,33 +15,11 @@
 # trained as the section's header says).
 set -e
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python}
-[ -x .venv/bin/python ] && [ "$PYTHON" = python ] && PYTHON=.venv/bin/python
+. bench/rank_helpers.sh
 BENCH=benchmarks/fashion-mnist-block.jsonl
 KEPT=logs/block-study
-# score SUPERNET_DIR KEPT_NAME [rank-study flags]: score every planned subnet and keep the scores in $KEPT/KEPT_NAME
-score() {
-    supernet=$1; name=$2; shift 2
-    $PYTHON -m oneshot_nas rank-study --dataset fashion-mnist --holdout 10000 --val-split holdout --val-images 10000 \
-        --supernet-params "$supernet" --benchmark $BENCH --out-dir runs/block-rank/$name "$@" >/dev/null 2>&1
-    mkdir -p $KEPT/$name
-    cp runs/block-rank/$name/scoring.json runs/block-rank/$name/supernet-scores.jsonl $KEPT/$name/
-}
-# seeds KIND [SUFFIX]: the kept pairs of the three seeds' supernets $KEPT/KIND-sS[SUFFIX], S = 0, 1, 2
-seeds() {
-    for s in 0 1 2; do printf '%s ' "$KEPT/$1-s$s$2/pairs.json"; done
-}
-# keep_scores SUPERNET_DIR KEPT_NAME: score with the study's settings and keep the supernet's training history too
-keep_scores() {
-    score "$1" "$2" --update-bn-images 512
-    cp "$1/history.jsonl" "$KEPT/$2/supernet-history.jsonl"
-}
-# rank NAME: rank the kept scores $KEPT/NAME against the benchmark (pairs, statistics) and print the headline lines
-rank() {
-    out=$($PYTHON -m oneshot_nas rank-study --benchmark $BENCH --scores $KEPT/$1 --out-dir $KEPT/$1 2>&1) \
-        || { echo "$out" | tail -n 5 >&2; exit 1; }
-    echo "$out" | grep -E "^(Kendall|ranking by|tau\(supernet\))"
-}
+RANK_DIR=runs/block-rank
+SEEDS="0 1 2"
 echo "block study at commit $(git rev-parse --short HEAD), $(date '+%Y-%m-%d %H:%M'): $(wc -l < $BENCH) of 42 benchmark runs"
 for kind in block joint; do
     for s in 0 1 2; do
@@ -106,9 +84,7 @@ echo "== median hold-out score of the 21 subnets (what the supernet has learned)
 for name in block-s0 block-s1 block-s2 \
     block-long-s0-ep5 block-long-s0-ep10 block-long-s0 block-long-s1-ep5 block-long-s1-ep10 block-long-s1 \
     block-long-s2-ep5 block-long-s2-ep10 block-long-s2; do
-    $PYTHON -c "import json, statistics, sys; top1 = [json.loads(l)['top1'] for l in open(sys.argv[1])]
-print(f'{sys.argv[2]}: median {statistics.median(top1):.3f}, range {min(top1):.3f}-{max(top1):.3f} over {len(top1)} subnets')" \
-        $KEPT/$name/supernet-scores.jsonl $name
+    median_score $name
 done
 echo "== 15 minus 5 epochs, paired by seed"
 $PYTHON bench/ranker_difference.py --a $(seeds block-long) --b $(seeds block)
