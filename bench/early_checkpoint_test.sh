@@ -86,5 +86,10 @@ for truth in joint block; do
             print "decision rule (PLAN.md): " verdict}'
         echo "== the three checkpoints after 5 epochs: agreement, and their mean score against the benchmark"
         $PYTHON bench/supernet_agreement.py $(seeds joint-long -ep5)
+        echo "== not in PLAN.md, looked at after the result: each run's mean score over its checkpoints after 5, 10, 15"
+        for s in $SEEDS; do
+            $PYTHON bench/supernet_agreement.py $(for e in 5 10 15; do printf '%s ' "$KEPT/joint-long-s$s-ep$e/pairs.json"; done) \
+                | grep "^mean score" | sed "s|^|joint-long-s$s: |"
+        done
     fi
 done
