@@ -202,7 +202,10 @@ def test_ctrl_c_stops_the_pick_studys_pipelines_side_by_side(tmp_path):
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     supernets = [tmp_path / "pick-study" / f"seed-{seed}" / "supernet" / "history.jsonl" for seed in (0, 1)]
     try:
-        assert all(wait_for(p, study, 120) for p in supernets) and study.poll() is None  # both are training
+        started = [wait_for(p, study, 120) for p in supernets]
+        ended = study.poll()  # a study that stopped early says why (its stderr is read only once it has ended)
+        assert all(started) and ended is None, \
+            f"supernet histories seen {started}, study exit {ended}: {study.stderr.read() if ended is not None else ''}"
         os.killpg(study.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert study.wait(timeout=60) != 0 and "interrupted" in study.stderr.read()
         deadline = time.time() + 60  # SIGTERM lets each training end its step and exit
