@@ -56,7 +56,8 @@ for truth in joint block; do
         for e in 5 10 15; do
             name=joint-long-s$s-ep$e
             [ -f "$KEPT/$name/supernet-scores.jsonl" ] || { echo "$name: not scored yet"; continue; }
-            rank $name | grep -E "^(Kendall|tau\(supernet\))" | sed "s|^|$name: |"
+            ranked=$(rank $name)   # in a pipeline, a ranking error would pass unnoticed; here it stops the script
+            echo "$ranked" | grep -E "^(Kendall|tau\(supernet\))" | sed "s|^|$name: |"
             if [ $truth = joint ] && [ $e != 10 ]; then
                 mv "$KEPT/$name/rank_study.png" images/rank_benchmark_early-s$s-ep$e.png
             else
@@ -67,7 +68,8 @@ for truth in joint block; do
     first=joint-long-s$(echo $SEEDS | cut -d' ' -f1)-ep5
     if [ -f "$KEPT/$first/pairs.json" ]; then
         echo "== the FLOPs baseline on this benchmark"
-        rank $first | grep "^ranking by flops"
+        ranked=$(rank $first)
+        echo "$ranked" | grep "^ranking by flops"
         rm "$KEPT/$first/rank_study.png"
     fi
     echo "== median hold-out score of the planned subnets after 5, 10, 15 epochs"
