@@ -97,6 +97,6 @@ $PYTHON bench/supernet_agreement.py $(seeds block-long -ep5) | grep "^mean score
 echo "== each 15-epoch run's mean score over its checkpoints after 5, 10, 15 epochs (a snapshot ensemble; looked at"
 echo "   after the planned early-checkpoint test, bench/early_checkpoint_test.sh)"
 for s in 0 1 2; do
-    $PYTHON bench/supernet_agreement.py $KEPT/block-long-s$s-ep5/pairs.json $KEPT/block-long-s$s-ep10/pairs.json \
-        $KEPT/block-long-s$s/pairs.json | grep "^mean score" | sed "s|^|block-long-s$s: |"
+    $PYTHON bench/supernet_agreement.py $(pairs block-long-s$s-ep5 block-long-s$s-ep10 block-long-s$s) \
+        | grep "^mean score" | sed "s|^|block-long-s$s: |"
 done

@@ -52,12 +52,14 @@ echo "early-checkpoint test at commit $(git rev-parse --short HEAD), $(date '+%Y
 for truth in joint block; do
     use_truth $truth
     echo "==== truth: $BENCH ($(wc -l < $BENCH) runs; $([ $truth = joint ] && echo "PLAN.md's primary" || echo secondary))"
+    flops=""   # the FLOPs baseline: the same line in every ranking on this benchmark
     for s in $SEEDS; do
         for e in 5 10 15; do
             name=joint-long-s$s-ep$e
             [ -f "$KEPT/$name/supernet-scores.jsonl" ] || { echo "$name: not scored yet"; continue; }
             ranked=$(rank $name)   # in a pipeline, a ranking error would pass unnoticed; here it stops the script
             echo "$ranked" | grep -E "^(Kendall|tau\(supernet\))" | sed "s|^|$name: |"
+            flops=$(echo "$ranked" | grep "^ranking by flops")
             if [ $truth = joint ] && [ $e != 10 ]; then
                 mv "$KEPT/$name/rank_study.png" images/rank_benchmark_early-s$s-ep$e.png
             else
@@ -65,12 +67,9 @@ for truth in joint block; do
             fi
         done
     done
-    first=joint-long-s$(echo $SEEDS | cut -d' ' -f1)-ep5
-    if [ -f "$KEPT/$first/pairs.json" ]; then
+    if [ -n "$flops" ]; then
         echo "== the FLOPs baseline on this benchmark"
-        ranked=$(rank $first)
-        echo "$ranked" | grep "^ranking by flops"
-        rm "$KEPT/$first/rank_study.png"
+        echo "$flops"
     fi
     echo "== median hold-out score of the planned subnets after 5, 10, 15 epochs"
     for s in $SEEDS; do
@@ -90,7 +89,7 @@ for truth in joint block; do
         $PYTHON bench/supernet_agreement.py $(seeds joint-long -ep5)
         echo "== not in PLAN.md, looked at after the result: each run's mean score over its checkpoints after 5, 10, 15"
         for s in $SEEDS; do
-            $PYTHON bench/supernet_agreement.py $(for e in 5 10 15; do printf '%s ' "$KEPT/joint-long-s$s-ep$e/pairs.json"; done) \
+            $PYTHON bench/supernet_agreement.py $(pairs joint-long-s$s-ep5 joint-long-s$s-ep10 joint-long-s$s-ep15) \
                 | grep "^mean score" | sed "s|^|joint-long-s$s: |"
         done
     fi

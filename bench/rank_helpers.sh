@@ -22,9 +22,13 @@ keep_scores() {
     score "$1" "$2" --update-bn-images 512
     cp "$1/history.jsonl" "$KEPT/$2/supernet-history.jsonl"
 }
+# pairs NAME...: the kept pairs files $KEPT/NAME/pairs.json
+pairs() {
+    for name in "$@"; do printf '%s ' "$KEPT/$name/pairs.json"; done
+}
 # seeds KIND [SUFFIX]: the kept pairs of the study's seeds, $KEPT/KIND-sS[SUFFIX]/pairs.json for S in $SEEDS
 seeds() {
-    for s in $SEEDS; do printf '%s ' "$KEPT/$1-s$s$2/pairs.json"; done
+    for s in $SEEDS; do pairs "$1-s$s$2"; done
 }
 # rank NAME: rank the kept scores $KEPT/NAME against the benchmark (pairs, statistics, plot into $KEPT/NAME) and
 # print the headline lines
